@@ -1,0 +1,346 @@
+"""Batched, hooked forwards that keep only the positions an analysis needs.
+
+:func:`capture` is the one place that runs a model forward for the analyses (``interp.scoring``
+runs the continuation forwards of candidate scoring). Prompts are tokenized by the model's own
+tokenizer, sorted by length, left-padded with an attention mask and run under
+``torch.inference_mode()``. Hooks on ``blocks.{l}.hook_resid_post``, ``blocks.{l}.hook_attn_out``
+and ``blocks.{l}.hook_mlp_out`` gather the requested positions only, so memory is
+O(prompts x layers x d_model), never O(tokens x layers x d_model).
+
+The forward is stopped at the final norm: the final norm and the unembedding are applied to the
+kept positions only, which for a large vocabulary (Gemma-3: 262k) makes capture cheaper than a
+plain forward.
+
+Example:
+    >>> from interp import load_model, capture
+    >>> model = load_model("smollm2-135m-instruct")  # doctest: +SKIP
+    >>> acts = capture(model, ["The Eiffel Tower is in", "Rome is the capital of"])  # doctest: +SKIP
+    >>> acts.resid.shape  # [n_prompts, n_layers + 1, d_model]  # doctest: +SKIP
+    torch.Size([2, 31, 576])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from interp.models import Model
+
+
+@dataclass(frozen=True)
+class Span:
+    """A character span ``[start, end)`` of a prompt, resolved to the last token overlapping it.
+
+    Example:
+        >>> text = "The capital of France is"
+        >>> Span.of(text, "France")
+        Span(start=15, end=21)
+    """
+
+    start: int
+    end: int
+
+    @classmethod
+    def of(cls, text: str, substring: str, occurrence: int = -1) -> "Span":
+        """The span of ``substring`` in ``text`` (the last occurrence by default).
+
+        Raises ``ValueError`` naming both strings when ``substring`` is absent."""
+        starts = []
+        i = text.find(substring)
+        while i != -1 and substring:
+            starts.append(i)
+            i = text.find(substring, i + 1)
+        if not starts:
+            raise ValueError(f"{substring!r} not found in prompt {text!r}")
+        s = starts[occurrence]
+        return cls(s, s + len(substring))
+
+
+Position = Union[str, int, Span, tuple]
+PositionsArg = Union[Position, Sequence[Position], Mapping[str, Union[Position, Sequence[Position]]]]
+
+
+@dataclass
+class Activations:
+    """What one capture kept, in the caller's prompt order (float32, CPU).
+
+    Attributes:
+        resid: the residual stream: index 0 is the embedding (``blocks.0.hook_resid_pre``),
+            index ``l + 1`` is ``blocks.{l}.hook_resid_post``.
+        attn_out: the MHSA update a_l actually added to the residual stream (``hook_attn_out``).
+        mlp_out: the MLP update f_l actually added to the residual stream (``hook_mlp_out``).
+        final: the last layer's residual after the final norm: the model's "outermost
+            representation" (Hugging Face's last ``hidden_states`` entry).
+        logits: the model's final logits at the kept position (``None`` if not requested).
+        token_index: index of the kept token in each prompt's (unpadded) token list.
+        tokens: each prompt's token ids.
+    """
+
+    resid: Float[Tensor, "n n_layers_plus_1 d_model"] | None
+    attn_out: Float[Tensor, "n n_layers d_model"] | None
+    mlp_out: Float[Tensor, "n n_layers d_model"] | None
+    final: Float[Tensor, "n d_model"]
+    logits: Float[Tensor, "n d_vocab"] | None
+    token_index: Int[Tensor, " n"]
+    tokens: list[list[int]] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def resid_post(self) -> Float[Tensor, "n n_layers d_model"]:
+        """``blocks.{l}.hook_resid_post`` for every layer (the residual without the embedding)."""
+        if self.resid is None:
+            raise ValueError("resid was not captured (keep=...)")
+        return self.resid[:, 1:]
+
+    @property
+    def predictions(self) -> Int[Tensor, " n"]:
+        """The model's top-1 next token at the kept position."""
+        if self.logits is None:
+            raise ValueError("logits were not captured (logits=False)")
+        return self.logits.argmax(-1)
+
+    def select(self, index: Sequence[int] | Tensor) -> "Activations":
+        """The activations of a subset of prompts, in the given order."""
+        idx = torch.as_tensor(index, dtype=torch.long)
+        pick = lambda t: None if t is None else t[idx]  # noqa: E731
+        return Activations(
+            resid=pick(self.resid), attn_out=pick(self.attn_out), mlp_out=pick(self.mlp_out),
+            final=self.final[idx], logits=pick(self.logits), token_index=self.token_index[idx],
+            tokens=[self.tokens[i] for i in idx.tolist()],
+        )
+
+
+class _StopForward(Exception):
+    """Raised in the final-norm hook: nothing after it is needed."""
+
+
+_KEEPABLE = ("resid", "attn_out", "mlp_out")
+
+
+def _describe(i: int, prompt: Any) -> str:
+    text = prompt if isinstance(prompt, str) else f"<{len(prompt)} token ids>"
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"prompt {i} ({text!r})"
+
+
+def _resolve_position(model: Model, i: int, prompt: Any, ids: list[int], pos: Position) -> int:
+    n = len(ids)
+    if isinstance(pos, str):
+        if pos != "last":
+            raise ValueError(f"{_describe(i, prompt)}: unknown position {pos!r}; use 'last', a "
+                             "token index, or a Span(start, end) of characters")
+        return n - 1
+    if isinstance(pos, bool):
+        raise ValueError(f"{_describe(i, prompt)}: position must not be a bool")
+    if isinstance(pos, int):
+        if not -n <= pos < n:
+            raise ValueError(f"{_describe(i, prompt)}: token position {pos} out of range for "
+                             f"{n} tokens")
+        return pos % n
+    if isinstance(pos, tuple) and len(pos) == 2:
+        pos = Span(int(pos[0]), int(pos[1]))
+    if isinstance(pos, Span):
+        if not isinstance(prompt, str):
+            raise ValueError(f"{_describe(i, prompt)}: a character span needs a string prompt")
+        if not 0 <= pos.start < pos.end <= len(prompt):
+            raise ValueError(f"{_describe(i, prompt)}: span {pos.start}:{pos.end} is not inside "
+                             f"the prompt ({len(prompt)} characters)")
+        enc = model.tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
+        hits = [t for t, (s, e) in enumerate(enc["offset_mapping"])
+                if e > s and s < pos.end and e > pos.start]
+        if not hits:
+            raise ValueError(f"{_describe(i, prompt)}: no token covers the span "
+                             f"{prompt[pos.start:pos.end]!r}")
+        return hits[-1]
+    raise ValueError(f"{_describe(i, prompt)}: unsupported position {pos!r}")
+
+
+def _normalise_positions(positions: PositionsArg, n: int) -> tuple[dict[str, list[Position]], bool]:
+    """-> ({set name: one position per prompt}, whether the caller asked for a mapping)."""
+    def per_prompt(p: Any, label: str) -> list[Position]:
+        if isinstance(p, (str, int, Span)) or (isinstance(p, tuple) and len(p) == 2
+                                               and all(isinstance(x, int) for x in p)):
+            return [p] * n
+        p = list(p)
+        if len(p) != n:
+            raise ValueError(f"positions{label}: got {len(p)} positions for {n} prompts")
+        return p
+    if isinstance(positions, Mapping):
+        if not positions:
+            raise ValueError("positions: empty mapping")
+        return {k: per_prompt(v, f"[{k!r}]") for k, v in positions.items()}, True
+    return {"_": per_prompt(positions, "")}, False
+
+
+def tokenize_prompts(model: Model, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
+    """Token ids of each prompt (strings via the model's tokenizer; id lists kept as given),
+    checked against the model's context length."""
+    if len(prompts) == 0:
+        raise ValueError("capture: the prompt list is empty")
+    out: list[list[int]] = []
+    for i, p in enumerate(prompts):
+        ids = model.tokenize(p) if isinstance(p, str) else [int(t) for t in p]
+        if not ids:
+            raise ValueError(f"{_describe(i, p)}: the prompt has no tokens")
+        if len(ids) > model.n_ctx:
+            raise ValueError(f"{_describe(i, p)}: {len(ids)} tokens, longer than the model's "
+                             f"context of {model.n_ctx}")
+        out.append(ids)
+    return out
+
+
+def pad_left(ids: Sequence[Sequence[int]], pad_id: int,
+             device: torch.device) -> tuple[Int[Tensor, "b pos"], Int[Tensor, "b pos"]]:
+    """Left-pad token lists into ``(tokens, attention_mask)``."""
+    width = max(len(x) for x in ids)
+    toks = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for r, x in enumerate(ids):
+        toks[r, width - len(x):] = torch.tensor(x, dtype=torch.long)
+        mask[r, width - len(x):] = 1
+    return toks.to(device), mask.to(device)
+
+
+def unembed(model: Model, final: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_vocab"]:
+    """Logits of already final-normed vectors, exactly as the model computes them."""
+    x = final.to(model.device, model.dtype)
+    logits = model.bridge.unembed(x)
+    cap = getattr(model.hf_model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def final_norm(model: Model, resid: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_model"]:
+    """The model's final normalisation applied to residual-stream vectors."""
+    return model.bridge.ln_final(resid.to(model.device, model.dtype))
+
+
+def capture(
+    model: Model,
+    prompts: Sequence[str | Sequence[int]],
+    positions: PositionsArg = "last",
+    *,
+    batch_size: int = 16,
+    keep: Sequence[str] = _KEEPABLE,
+    logits: bool = True,
+    progress: bool | None = None,
+) -> Activations | dict[str, Activations]:
+    """Run ``prompts`` through ``model`` once and keep the requested positions.
+
+    Args:
+        model: a loaded :class:`~interp.models.Model`.
+        prompts: strings (tokenized by the model's tokenizer, BOS per its configuration) or
+            lists of token ids (used as given).
+        positions: ``"last"``, a token index (negative counts from the end), a
+            :class:`Span` of characters (resolved to the last token overlapping it), a sequence
+            with one such position per prompt, or a mapping ``{name: positions}`` to keep
+            several positions per prompt from the same forward (then a ``dict`` of
+            :class:`Activations` is returned).
+        batch_size: prompts per forward. Results do not depend on it.
+        keep: which of ``"resid"``, ``"attn_out"``, ``"mlp_out"`` to keep (all by default).
+        logits: whether to keep the final logits at the kept positions.
+        progress: show a tqdm bar (default: when there is more than one batch).
+
+    Returns:
+        :class:`Activations` (or ``{name: Activations}`` for a mapping of positions).
+
+    Raises:
+        ValueError: empty prompt list, a prompt longer than the context, a span not found in
+            its prompt or a position out of range; the message names the prompt's index and text.
+
+    Example:
+        >>> acts = capture(model, ["The capital of France is"],
+        ...                positions={"last": "last", "subject": [Span(15, 21)]})  # doctest: +SKIP
+        >>> acts["subject"].resid.shape  # doctest: +SKIP
+        torch.Size([1, 31, 576])
+    """
+    unknown = set(keep) - set(_KEEPABLE)
+    if unknown:
+        raise ValueError(f"keep: unknown {sorted(unknown)}; choose from {_KEEPABLE}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    ids = tokenize_prompts(model, prompts)
+    sets, as_mapping = _normalise_positions(positions, len(ids))
+    names = list(sets)
+    tok_index = torch.tensor(
+        [[_resolve_position(model, i, prompts[i], ids[i], sets[k][i]) for k in names]
+         for i in range(len(ids))], dtype=torch.long)  # [n, n_sets]
+
+    n, L, S = len(ids), model.n_layers, len(names)
+    order = sorted(range(n), key=lambda i: len(ids[i]))
+    stores: dict[str, list[Tensor]] = {k: [] for k in keep}
+    final_resid: list[Tensor] = []
+    hook_names = {"resid": "hook_resid_post", "attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out"}
+    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    show = progress if progress is not None else len(batches) > 1
+    device = model.device
+
+    for batch in tqdm(batches, desc=f"capture {model.name}", unit="batch", disable=not show):
+        toks, mask = pad_left([ids[i] for i in batch], model.pad_token_id, device)
+        offset = toks.shape[1] - torch.tensor([len(ids[i]) for i in batch])
+        gather = (tok_index[batch] + offset[:, None]).to(device)  # [b, S] padded coordinates
+        rows = torch.arange(len(batch), device=device)[:, None]
+        got: dict[str, list[Tensor | None]] = {k: [None] * (L + (k == "resid")) for k in keep}
+        last: list[Tensor] = []
+
+        def keeper(kind: str, slot: int):
+            def fn(t: Tensor, hook: Any) -> Tensor:
+                got[kind][slot] = t[rows, gather].float()
+                return t
+            return fn
+
+        def stop(t: Tensor, hook: Any) -> Tensor:
+            last.append(t[rows, gather])
+            raise _StopForward
+
+        hooks: list[tuple[str, Any]] = []
+        for kind in keep:
+            if kind == "resid":
+                hooks.append(("blocks.0.hook_resid_pre", keeper("resid", 0)))
+            for layer in range(L):
+                hooks.append((f"blocks.{layer}.{hook_names[kind]}",
+                              keeper(kind, layer + (kind == "resid"))))
+        hooks.append(("ln_final.hook_in", stop))
+        with torch.inference_mode(), model.bridge.hooks(fwd_hooks=hooks):
+            try:
+                model.bridge(toks, attention_mask=mask, return_type=None)
+            except _StopForward:
+                pass
+        if not last:
+            raise RuntimeError("the final-norm hook did not fire: unsupported architecture?")
+        for kind in keep:
+            stores[kind].append(torch.stack(got[kind], dim=2).cpu())  # [b, S, L(+1), d]
+        final_resid.append(last[0])
+
+    inverse = torch.empty(n, dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(n)
+    kept = {k: torch.cat(v)[inverse] for k, v in stores.items()}
+    with torch.inference_mode():
+        fr = torch.cat(final_resid)[inverse.to(device)]  # [n, S, d]
+        normed = final_norm(model, fr.reshape(n * S, -1))
+        lg = unembed(model, normed).float().reshape(n, S, -1).cpu() if logits else None
+        normed = normed.float().reshape(n, S, -1).cpu()
+
+    out = {
+        name: Activations(
+            resid=kept["resid"][:, s] if "resid" in kept else None,
+            attn_out=kept["attn_out"][:, s] if "attn_out" in kept else None,
+            mlp_out=kept["mlp_out"][:, s] if "mlp_out" in kept else None,
+            final=normed[:, s],
+            logits=lg[:, s] if lg is not None else None,
+            token_index=tok_index[:, s].clone(),
+            tokens=ids,
+        )
+        for s, name in enumerate(names)
+    }
+    return out if as_mapping else out["_"]

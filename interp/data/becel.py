@@ -1,0 +1,182 @@
+"""BECEL (Jang et al., 2022): consistency test sets for SNLI, RTE, MRPC and WiC.
+
+Layout as upstream ``MJ-Jang/BECEL/data``: ``<path>/<task>/{train,validation,test}.tsv`` and the
+perturbed sets ``<path>/<task>/{semantic,negational,symmetric}.tsv`` (pandas-written TSV with a
+header and RFC-4180 quoting). Label ids follow Hugging Face datasets: SNLI 0 entailment /
+1 neutral / 2 contradiction; RTE 0 entailment / 1 not_entailment; MRPC 1 paraphrase / 0 not;
+WiC 1 same sense / 0 different.
+
+Perturbed pairs (see :class:`PerturbedPair`):
+
+* ``semantic``: original ``(a, b)`` vs ``(a, paraphrase of b)``; same label, predictions should agree.
+* ``negational``: original ``(a, b)`` vs ``(a, negated b)`` labelled ``neg_label``; predictions
+  should differ. One original may have several negated variants (rows).
+* ``symmetric``: the file holds swapped pairs; original = the row swapped back ``(b, a)``,
+  perturbed = the row as given; same label, predictions should agree.
+
+Where they come from (:func:`eval_split`): SNLI all from ``test``; RTE and WiC semantic/negational
+from ``validation``; MRPC semantic/negational from ``test``; RTE, MRPC and WiC symmetric from
+``train`` (swapped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from interp.data._download import fetch_missing
+from interp.data._io import DataFormatError, PathLike, Table, default_dir, parse_int
+
+NAME = "becel"
+COMMIT = "f5bdd1196e46323e6ec3f4e651bcad78b1883b04"
+BASE_URL = f"https://raw.githubusercontent.com/MJ-Jang/BECEL/{COMMIT}/data"
+TASKS = ("snli", "rte", "mrpc", "wic")
+KINDS = ("semantic", "negational", "symmetric")
+SPLITS = ("train", "validation", "test")
+
+# Text columns (a, b) per task; the perturbed columns are b + "_paraphrase" / b + "_neg".
+_COLUMNS = {"snli": ("premise", "hypothesis"), "rte": ("sentence1", "sentence2"),
+            "mrpc": ("sentence1", "sentence2"), "wic": ("sentence1", "sentence2")}  # fmt: skip
+_EVAL_SPLIT = {"snli": "test", "rte": "validation", "mrpc": "test", "wic": "validation"}
+# Files of each task that download() fetches. Upstream has no RTE/WiC test files; SNLI's train.tsv
+# (550k pairs, large) is not fetched: fine-tune SNLI from another copy (e.g. Hugging Face "snli").
+FILES = {
+    "snli": ("validation", "test", *KINDS),
+    "rte": ("train", "validation", *KINDS),
+    "mrpc": ("train", "validation", "test", *KINDS),
+    "wic": ("train", "validation", *KINDS),
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One classification input; ``word`` is WiC's target word (``None`` for the other tasks)."""
+
+    text_a: str
+    text_b: str
+    label: int
+    word: str | None = None
+
+
+@dataclass(frozen=True)
+class PerturbedPair:
+    """An original example and its perturbation.
+
+    ``expect_same``: True for semantic/symmetric (the prediction should equal the original's),
+    False for negational (it should differ).
+    """
+
+    task: str
+    kind: str
+    original: Example
+    perturbed: Example
+    expect_same: bool
+
+
+def _check(task: str, *, kind: str | None = None, split: str | None = None) -> None:
+    if task not in TASKS:
+        raise ValueError(f"unknown BECEL task {task!r}; choose one of {TASKS}")
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown BECEL perturbation {kind!r}; choose one of {KINDS}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"unknown BECEL split {split!r}; choose one of {SPLITS}")
+
+
+def eval_split(task: str, kind: str = "semantic") -> str:
+    """The split the ``kind`` perturbed set of ``task`` was built from (see the module doc).
+
+    >>> eval_split("snli"), eval_split("rte"), eval_split("mrpc"), eval_split("mrpc", "symmetric")
+    ('test', 'validation', 'test', 'train')
+    """
+    _check(task, kind=kind)
+    if kind == "symmetric" and task != "snli":
+        return "train"
+    return _EVAL_SPLIT[task]
+
+
+def _root(path: PathLike | None) -> Path:
+    return Path(path) if path is not None else download()
+
+
+def load_split(task: str, split: str, path: PathLike | None = None) -> list[Example]:
+    """Read ``<path>/<task>/<split>.tsv`` (``split`` in train/validation/test).
+
+    >>> from interp.data import demo_path
+    >>> load_split("snli", "test", demo_path("becel"))[0].label in (0, 1, 2)
+    True
+    """
+    _check(task, split=split)
+    a, b = _COLUMNS[task]
+    word = ("word",) if task == "wic" else ()
+    table = Table(_root(path) / task / f"{split}.tsv", required=(a, b, "label", *word))
+    c = table.col
+    return [
+        Example(row[c[a]], row[c[b]], parse_int(table.path, line, row[c["label"]], "label"), row[c["word"]] if word else None)
+        for line, row in table
+    ]
+
+
+def load_perturbed(task: str, kind: str, path: PathLike | None = None) -> list[PerturbedPair]:
+    """Read ``<path>/<task>/<kind>.tsv`` as (original, perturbed) pairs, in file order.
+
+    >>> from interp.data import demo_path
+    >>> p = load_perturbed("snli", "symmetric", demo_path("becel"))[0]
+    >>> (p.original.text_a, p.original.text_b) == (p.perturbed.text_b, p.perturbed.text_a)
+    True
+    """
+    _check(task, kind=kind)
+    a, b = _COLUMNS[task]
+    extra = {"semantic": (f"{b}_paraphrase",), "negational": (f"{b}_neg", "neg_label"), "symmetric": ()}[kind]
+    word = ("word",) if task == "wic" else ()
+    table = Table(_root(path) / task / f"{kind}.tsv", required=(a, b, "label", *extra, *word))
+    c = table.col
+    out = []
+    for line, row in table:
+        label = parse_int(table.path, line, row[c["label"]], "label")
+        w = row[c["word"]] if word else None
+        given = Example(row[c[a]], row[c[b]], label, w)
+        if kind == "semantic":
+            original, perturbed = given, Example(given.text_a, row[c[extra[0]]], label, w)
+        elif kind == "negational":
+            neg_label = parse_int(table.path, line, row[c["neg_label"]], "neg_label")
+            original, perturbed = given, Example(given.text_a, row[c[extra[0]]], neg_label, w)
+        else:
+            original, perturbed = Example(given.text_b, given.text_a, label, w), given
+        if not perturbed.text_b.strip():
+            raise DataFormatError(table.path, line, f"a non-empty {kind} sentence", "an empty field")
+        out.append(PerturbedPair(task, kind, original, perturbed, expect_same=kind != "negational"))
+    return out
+
+
+def load(
+    path: PathLike | None = None, *, tasks: Iterable[str] = TASKS, kinds: Iterable[str] = KINDS
+) -> dict[tuple[str, str], list[PerturbedPair]]:
+    """Every perturbed set of ``tasks`` x ``kinds``, keyed ``(task, kind)``; missing files are skipped.
+
+    >>> from interp.data import demo_path
+    >>> sorted(load(demo_path("becel"), tasks=["snli"]))
+    [('snli', 'negational'), ('snli', 'semantic'), ('snli', 'symmetric')]
+    """
+    root = _root(path)
+    return {
+        (task, kind): load_perturbed(task, kind, root)
+        for task in tasks
+        for kind in kinds
+        if (root / task / f"{kind}.tsv").is_file()
+    }
+
+
+def download(cache_dir: PathLike | None = None, *, tasks: Iterable[str] = TASKS, force: bool = False) -> Path:
+    """Fetch the BECEL files of ``tasks`` (splits and perturbed sets, pinned commit); return the dir.
+
+    >>> download("/tmp/becel", tasks=["rte"])  # doctest: +SKIP
+    PosixPath('/tmp/becel')
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_dir(NAME)
+    tasks = list(tasks)
+    for task in tasks:
+        _check(task)
+    files = [(f"{BASE_URL}/{t}/{name}.tsv", root / t / f"{name}.tsv") for t in tasks for name in FILES[t]]
+    fetch_missing(files, desc="BECEL", force=force)
+    return root

