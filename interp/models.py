@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import logging
@@ -285,8 +286,14 @@ def _load_hf(source: str, dtype: torch.dtype, device: torch.device) -> tuple[Any
 def _boot(source: str, hf: Any, tok: Any, device: torch.device, dtype: torch.dtype) -> Any:
     from transformer_lens.model_bridge import TransformerBridge
 
+    # interp tokenizes with ``tok`` itself and never uses the bridge's ``to_tokens``. The bridge
+    # gets a copy, marked as BOS-adding, so that it neither mutates ``tok`` (padding side, pad
+    # token) nor reloads a tokenizer from ``source`` (which fails for in-memory tokenizers).
+    bridge_tok = copy.deepcopy(tok)
+    bridge_tok.init_kwargs.setdefault("name_or_path", source)
+    bridge_tok.init_kwargs["add_bos_token"] = True
     bridge = TransformerBridge.boot_transformers(
-        source, hf_model=hf, tokenizer=tok, device=device, dtype=dtype
+        source, hf_model=hf, tokenizer=bridge_tok, device=device, dtype=dtype
     )
     bridge.eval()
     return bridge
