@@ -11,8 +11,8 @@ import hashlib
 import os
 import tempfile
 import time
-from importlib import metadata
 from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -68,7 +68,12 @@ def with_retries(action: Callable[[], T], *, url: str, retries: int, backoff: fl
     for attempt in range(retries + 1):
         try:
             return action()
-        except (_Transient, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+        except (
+            _Transient,
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             last = exc
             if attempt < retries:
                 delay = backoff * 2**attempt
@@ -151,9 +156,11 @@ def fetch(
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
             digest, size = hashlib.sha256(), 0
-            with os.fdopen(fd, "wb") as out, response, tqdm(
-                total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False
-            ) as bar:
+            with (
+                os.fdopen(fd, "wb") as out,
+                response,
+                tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress, leave=False) as bar,
+            ):
                 for chunk in response.iter_content(CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)

@@ -9,16 +9,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 PathLike = str | os.PathLike[str]
-
-# Some BECEL/MMLU fields are long (whole passages); the csv default limit is 128 KiB.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 class DataFormatError(ValueError):
@@ -107,19 +103,25 @@ def iter_lines(path: Path, expected: str) -> Iterator[tuple[int, str]]:
             raise DataFormatError(path, None, "UTF-8 text", str(exc)) from exc
 
 
-def iter_jsonl(path: Path, required: Sequence[str], expected: str = "a JSON Lines file") -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(
+    path: Path, required: Sequence[str], expected: str = "a JSON Lines file"
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line, checking the ``required`` keys."""
     for number, line in iter_lines(path, expected):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataFormatError(path, number, f"a JSON object with keys {list(required)}", f"invalid JSON ({exc.msg})") from exc
+            raise DataFormatError(
+                path, number, f"a JSON object with keys {list(required)}", f"invalid JSON ({exc.msg})"
+            ) from exc
         if not isinstance(obj, dict) or any(not isinstance(obj.get(k), str) for k in required):
             raise DataFormatError(path, number, f"a JSON object with string keys {list(required)}", repr(line[:80]))
         yield number, obj
 
 
-def iter_csv(path: Path, *, expected: str, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, list[str]]]:
+def iter_csv(
+    path: Path, *, expected: str, delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL
+) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(first_line_of_record, fields)`` of a CSV/TSV file; blank records are skipped."""
     with _open_text(path, expected) as fh:
         reader = csv.reader(fh, delimiter=delimiter, quoting=quoting, strict=quoting != csv.QUOTE_NONE)

@@ -71,7 +71,9 @@ def keep_token(s: str, stopwords: frozenset[str] | None = None) -> bool:
     return len(token) >= MIN_CHARS and "\ufffd" not in token and token.lower() not in words
 
 
-def filter_tokens(token_strs: Iterable[str], stopwords: frozenset[str] | None = None, *, limit: int | None = None) -> list[str]:
+def filter_tokens(
+    token_strs: Iterable[str], stopwords: frozenset[str] | None = None, *, limit: int | None = None
+) -> list[str]:
     """Normalized tokens that pass :func:`keep_token`, de-duplicated, in order; the first ``limit``.
 
     Use it on the model's decoded top tokens (e.g. ``limit=50``) to compare them with A_s.

@@ -95,8 +95,8 @@ def eval_split(task: str, kind: str = "semantic") -> str:
     return _EVAL_SPLIT[task]
 
 
-def _root(path: PathLike | None) -> Path:
-    return Path(path) if path is not None else download()
+def _root(path: PathLike | None, tasks: Iterable[str] = TASKS) -> Path:
+    return Path(path) if path is not None else download(tasks=tasks)
 
 
 def load_split(task: str, split: str, path: PathLike | None = None) -> list[Example]:
@@ -109,10 +109,15 @@ def load_split(task: str, split: str, path: PathLike | None = None) -> list[Exam
     _check(task, split=split)
     a, b = _COLUMNS[task]
     word = ("word",) if task == "wic" else ()
-    table = Table(_root(path) / task / f"{split}.tsv", required=(a, b, "label", *word))
+    table = Table(_root(path, [task]) / task / f"{split}.tsv", required=(a, b, "label", *word))
     c = table.col
     return [
-        Example(row[c[a]], row[c[b]], parse_int(table.path, line, row[c["label"]], "label"), row[c["word"]] if word else None)
+        Example(
+            row[c[a]],
+            row[c[b]],
+            parse_int(table.path, line, row[c["label"]], "label"),
+            row[c["word"]] if word else None,
+        )
         for line, row in table
     ]
 
@@ -129,7 +134,7 @@ def load_perturbed(task: str, kind: str, path: PathLike | None = None) -> list[P
     a, b = _COLUMNS[task]
     extra = {"semantic": (f"{b}_paraphrase",), "negational": (f"{b}_neg", "neg_label"), "symmetric": ()}[kind]
     word = ("word",) if task == "wic" else ()
-    table = Table(_root(path) / task / f"{kind}.tsv", required=(a, b, "label", *extra, *word))
+    table = Table(_root(path, [task]) / task / f"{kind}.tsv", required=(a, b, "label", *extra, *word))
     c = table.col
     out = []
     for line, row in table:
@@ -158,7 +163,8 @@ def load(
     >>> sorted(load(demo_path("becel"), tasks=["snli"]))
     [('snli', 'negational'), ('snli', 'semantic'), ('snli', 'symmetric')]
     """
-    root = _root(path)
+    tasks = list(tasks)
+    root = _root(path, tasks)
     return {
         (task, kind): load_perturbed(task, kind, root)
         for task in tasks

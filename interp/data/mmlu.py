@@ -95,12 +95,14 @@ def load(
     """
     if split not in SPLITS:
         raise ValueError(f"unknown MMLU split {split!r}; choose one of {SPLITS}")
-    root = Path(path) if path is not None else download()
+    root = Path(path) if path is not None else download(splits=[split])
     split_dir = root / split
     suffix = f"_{split}.csv"
     if subjects is None:
         if not split_dir.is_dir():
-            raise DataFormatError(split_dir, None, f"an MMLU directory with {split}/<subject>{suffix}", "no such directory")
+            raise DataFormatError(
+                split_dir, None, f"an MMLU directory with {split}/<subject>{suffix}", "no such directory"
+            )
         names = sorted(p.name[: -len(suffix)] for p in split_dir.glob(f"*{suffix}"))
     else:
         names = list(subjects)

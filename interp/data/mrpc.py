@@ -58,7 +58,9 @@ def _read_pairs(path: Path) -> list[SentencePair]:
     pairs = []
     for line, row in rows:
         if len(row) != 5:
-            raise DataFormatError(path, line, "5 tab-separated fields (Quality, #1 ID, #2 ID, #1 String, #2 String)", f"{len(row)} fields")
+            raise DataFormatError(
+                path, line, "5 tab-separated fields (Quality, #1 ID, #2 ID, #1 String, #2 String)", f"{len(row)} fields"
+            )
         label = parse_int(path, line, row[0], "Quality (0 or 1)")
         if label not in (0, 1):
             raise DataFormatError(path, line, "Quality 0 or 1", repr(row[0]))

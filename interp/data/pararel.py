@@ -139,7 +139,9 @@ def load(
     root = Path(path) if path is not None else download()
     pattern_dir = root / PATTERN_DIR
     if not pattern_dir.is_dir():
-        raise DataFormatError(pattern_dir, None, "a PARAREL directory with pattern_data/graphs_json/P*.jsonl", "no such directory")
+        raise DataFormatError(
+            pattern_dir, None, "a PARAREL directory with pattern_data/graphs_json/P*.jsonl", "no such directory"
+        )
     files = sorted(pattern_dir.glob("P*.jsonl"), key=lambda p: _relation_number(p.stem))
     available = [p.stem for p in files]
     wanted = set(available)
@@ -183,7 +185,9 @@ def download(cache_dir: PathLike | None = None, *, force: bool = False) -> Path:
     PosixPath('/tmp/pararel')
     """
     root = Path(cache_dir) if cache_dir is not None else default_dir(NAME)
-    files = [(f"{BASE_URL}/pattern_data/graphs_json/{r}.jsonl", root / PATTERN_DIR / f"{r}.jsonl") for r in RELATION_IDS]
+    files = [
+        (f"{BASE_URL}/pattern_data/graphs_json/{r}.jsonl", root / PATTERN_DIR / f"{r}.jsonl") for r in RELATION_IDS
+    ]
     files += [(f"{BASE_URL}/trex_lms_vocab/{r}.jsonl", root / FACT_DIR / f"{r}.jsonl") for r in RELATION_IDS]
     files.append((LAMA_RELATIONS_URL, root / LAMA_FILE))
     fetch_missing(files, desc="PARAREL", force=force)

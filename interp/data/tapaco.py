@@ -2,7 +2,8 @@
 
 ``en.txt`` is a TSV without header, 5 columns ``paraphrase_set_id  sentence_id  paraphrase  lists
 tags`` (``lists``/``tags`` ``;``-separated, possibly empty); the release's last line has no
-trailing tab or newline, so 4 fields are accepted too. No quoting: sentences may contain ``"``.
+trailing tab or newline, so trailing empty columns may be missing (3 or 4 fields). No quoting:
+sentences may contain ``"``.
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ def load(path: PathLike | None = None, *, min_size: int = 2, limit_sets: int | N
     groups: dict[str, list[str]] = {}
     for line, text in iter_lines(file, "TaPaCo's en.txt"):
         fields = text.split("\t")
-        if len(fields) not in (4, 5) or not fields[0].strip() or not fields[2].strip():
+        # lists/tags may be cut off at the end of a line (the release's last line has no tags)
+        if not 3 <= len(fields) <= 5 or not fields[0].strip() or not fields[2].strip():
             raise DataFormatError(
-                file, line, "5 tab-separated fields: paraphrase_set_id, sentence_id, paraphrase, lists, tags", f"{len(fields)} fields"
+                file,
+                line,
+                "5 tab-separated fields: paraphrase_set_id, sentence_id, paraphrase, lists, tags",
+                f"{len(fields)} fields",
             )
         groups.setdefault(fields[0], []).append(fields[2])
     out = []

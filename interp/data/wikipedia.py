@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +104,13 @@ def _read_cache(path: Path, subject: str) -> dict[str, Any] | None:
     return data
 
 
-def write_cache(subject: str, n: int, snippets: list[str], cache_dir: PathLike | None = None, *, api_url: str = API_URL) -> Path:
+def write_cache(
+    subject: str, n: int, snippets: list[str], cache_dir: PathLike | None = None, *, api_url: str = API_URL
+) -> Path:
     """Write the cache file of ``subject`` atomically (the format :func:`fetch_snippets` reads).
 
-    >>> write_cache("Paris", 2, ["Paris is the capital of France."], "/tmp/w").name
+    >>> import tempfile
+    >>> write_cache("Paris", 2, ["Paris is the capital of France."], tempfile.mkdtemp()).name
     'Paris-22390ad1.json'
     """
     data = {
@@ -116,7 +119,7 @@ def write_cache(subject: str, n: int, snippets: list[str], cache_dir: PathLike |
         "query": subject,
         "api_url": api_url,
         "srqiprofile": "classic",
-        "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "snippets": snippets,
     }
     return write_atomic(cache_file(subject, cache_dir), json.dumps(data, ensure_ascii=False, indent=1) + "\n")
@@ -130,7 +133,16 @@ def _wait(api_url: str, min_interval_s: float) -> None:
         _last_request[api_url] = time.monotonic()
 
 
-def _search(subject: str, n: int, *, session: requests.Session, api_url: str, min_interval_s: float, retries: int, backoff: float) -> list[str]:
+def _search(
+    subject: str,
+    n: int,
+    *,
+    session: requests.Session,
+    api_url: str,
+    min_interval_s: float,
+    retries: int,
+    backoff: float,
+) -> list[str]:
     params: dict[str, Any] = {
         "action": "query",
         "list": "search",
@@ -206,7 +218,8 @@ def fetch_many(
     progress: bool = True,
 ) -> SnippetsResult:
     """Snippets for many subjects (duplicates fetched once). Subjects without snippets (not cached
-    when ``offline``, or no search result) are listed in ``missing``, in input order.
+    when ``offline``, or no search result) are listed in ``missing``, in input order. Online, a
+    network failure raises :class:`~interp.data.DownloadError`; subjects fetched so far stay cached.
 
     >>> from interp.data import demo_path
     >>> r = fetch_many(["France", "No Such Subject"], 5, cache_dir=demo_path("wikipedia"), offline=True)
