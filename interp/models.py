@@ -6,7 +6,9 @@
   dequantised once and cached as safetensors under ``$INTERP_CACHE/models/<alias>``;
 * a local directory holding a Hugging Face checkpoint (``config.json`` + weights + tokenizer);
 * a Hugging Face hub id (``"meta-llama/Llama-2-7b-hf"``), loaded with ``transformers`` (set
-  ``HF_HUB_OFFLINE=1`` to use only the local hub cache).
+  ``HF_HUB_OFFLINE=1`` to use only the local hub cache);
+* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama`` or ``gemma3``): a tiny random model built
+  from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
 
 BOS handling: prompts are tokenized by the model's own tokenizer with ``add_special_tokens=True``,
 so a BOS token is prepended exactly when the tokenizer's configuration says so (Gemma: yes;
@@ -39,6 +41,10 @@ import torch
 log = logging.getLogger(__name__)
 
 _MARKER = "interp_alias.json"
+
+#: The dialogue format of the paper's IFT models (open-instruct / Tulu), used for a chat model
+#: whose tokenizer has no chat template.
+TULU_FORMAT = "<|user|>\n{user}\n<|assistant|>\n"
 
 
 class ModelLoadError(ValueError):
@@ -178,6 +184,10 @@ class Model:
         Raises ``ValueError`` for a base model (it has no dialogue format)."""
         if not self.is_chat:
             raise ValueError(f"model {self.name!r} is a base model: it has no chat template")
+        if not getattr(self.tokenizer, "chat_template", None):
+            # The paper's IFT models (open-instruct, Wang et al. 2023a) ship no template; this
+            # is their training format, Table 3's "<user>\n...\n<assistant>\n".
+            return TULU_FORMAT.format(user=user)
         return self.tokenizer.apply_chat_template(
             [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
         )
@@ -322,6 +332,8 @@ def load_model(
         >>> model.is_chat  # doctest: +SKIP
         False
     """
+    if spec.startswith("tiny:"):
+        return _tiny(spec, name)
     dev = torch.device(device) if device is not None else default_device()
     dt = resolve_dtype(dtype, dev)
     alias = ALIASES.get(spec)
@@ -351,6 +363,18 @@ def load_model(
     bridge = _boot(source, hf, tok, dev, dt)
     label = name or (alias.name if alias else Path(spec.rstrip("/")).name)
     return Model(bridge=bridge, tokenizer=tok, spec=spec, name=label, is_chat=bool(is_chat))
+
+
+def _tiny(spec: str, name: str | None) -> Model:
+    """``tiny:<arch>[-chat][-seed<N>]``: a tiny random model (tests, notebooks, dry runs)."""
+    from interp.testing import tiny_model
+
+    parts = spec[len("tiny:"):].split("-")
+    arch, opts = parts[0], set(parts[1:])
+    seed = next((int(o[4:]) for o in opts if o.startswith("seed") and o[4:].isdigit()), 0)
+    model = tiny_model(arch, chat="chat" in opts, seed=seed)
+    model.spec, model.name = spec, name or spec
+    return model
 
 
 def from_hf(hf: Any, tokenizer: Any, *, name: str = "model", is_chat: bool | None = None,

@@ -1,0 +1,113 @@
+"""The ``interp`` command.
+
+    interp demo [-o report.html] [--results DIR] [--real-data ../shared/data]
+    interp sweep CONFIG [--executor local|ray] [--address ADDR] [--dry-run]
+    interp report RESULTS_DIR [-o report.html]
+    interp models
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from interp.config import ConfigError
+
+
+def _cmd_sweep(a: argparse.Namespace) -> int:
+    from interp.config import load_config
+    from interp.results import ResultStore
+    from interp.sweep import format_plan, plan, run
+
+    cfg = load_config(a.config)
+    print(format_plan(plan(cfg), ResultStore(cfg.output)))
+    if a.dry_run:
+        return 0
+    rep = run(cfg, executor=a.executor, address=a.address)
+    print(rep.summary())
+    print(f"results in {cfg.output}; make the report with: interp report {cfg.output}")
+    return 1 if rep.failed else 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from interp.report import build_report
+
+    root = Path(a.results_dir)
+    if not root.is_dir():
+        print(f"interp report: {str(root)!r} is not a directory of results", file=sys.stderr)
+        return 2
+    out = build_report(root, a.output, notes=a.note or ())
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from interp.demo import run_demo
+
+    t0 = time.perf_counter()
+    out = run_demo(output=Path(a.output), results=Path(a.results), real_data=a.real_data,
+                   executor=a.executor)
+    print(f"demo finished in {time.perf_counter() - t0:.0f} s: open {out}")
+    return 0
+
+
+def _cmd_models(a: argparse.Namespace) -> int:
+    from interp.models import ALIASES, cache_dir
+
+    print("Offline aliases (any Hugging Face id or local checkpoint directory works too):")
+    for al in ALIASES.values():
+        cached = (cache_dir() / "models" / al.name / "interp_alias.json").exists()
+        print(f"  {al.name:24s} {'IFT ' if al.is_chat else 'base'}  {al.description}"
+              f"{'  [cached]' if cached else ''}\n  {'':24s}       install: {al.install}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="interp", description="Does instruction tuning make a "
+                                 "language model more consistent, and why?")
+    ap.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sweep", help="plan and run the missing units of a sweep config (TOML)")
+    s.add_argument("config")
+    s.add_argument("--executor", choices=("local", "ray"), default="local")
+    s.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
+    s.add_argument("--dry-run", action="store_true", help="print the plan only")
+    s.set_defaults(fn=_cmd_sweep)
+
+    r = sub.add_parser("report", help="write the self-contained HTML report of a results dir")
+    r.add_argument("results_dir")
+    r.add_argument("-o", "--output", default="report.html")
+    r.add_argument("--note", action="append", help="a note shown at the top (repeatable)")
+    r.set_defaults(fn=_cmd_report)
+
+    d = sub.add_parser("demo", help="run the offline demo sweep (two small models) and report")
+    d.add_argument("-o", "--output", default="report.html")
+    d.add_argument("--results", default="results/demo")
+    d.add_argument("--real-data", default=None,
+                   help="a directory with the real PARAREL/MRPC/MMLU/BECEL (e.g. ../shared/data):"
+                        " small subsets of them are used instead of the demo data")
+    d.add_argument("--executor", choices=("local", "ray"), default="local")
+    d.set_defaults(fn=_cmd_demo)
+
+    m = sub.add_parser("models", help="list the offline model aliases")
+    m.set_defaults(fn=_cmd_models)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(a.fn(a) or 0)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"interp {a.command}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
