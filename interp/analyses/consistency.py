@@ -1,0 +1,689 @@
+"""Prediction consistency (Section 3, Appendix C; Tables 2, 5, 6): PARAREL accuracy and
+consistency, MMLU accuracy and spread, BECEL symmetric / semantic / negation consistency.
+
+Pure functions of predictions and dataset records (``interp.scoring`` and
+``interp.analyses.finetune`` produce the predictions from a model). Every number comes with a
+seeded 95% percentile-bootstrap interval (:mod:`interp.stats`) over the units named below.
+
+**PARAREL.** An *item* is one T-REx tuple ``(relation, fact_index)`` (tuples that repeat a subject
+with another object are separate items). Its queries are the relation's causal patterns.
+
+* accuracy: fraction of queries whose prediction is the gold object, per relation; the overall
+  number is the macro average over relations (``accuracy_micro`` pools all queries). Interval:
+  items resampled within relations.
+* consistency (Elazar et al., 2021; the paper's Section 3): per item, the fraction of unordered
+  pattern pairs with the same prediction; mean over the relation's items, then macro average over
+  relations. A relation with a single usable pattern has no pair: its consistency is undefined,
+  left out of the mean and counted (``undefined``). Interval: items resampled within relations.
+* over the 3 prompts of Table 3 (:func:`combine_prompts`): mean and standard deviation
+  (population, ``ddof=0``) of the per-prompt numbers, as the paper's footnote 4; the interval of
+  the mean resamples items, each item's value averaged over the prompts.
+
+**MMLU.** 3 instructions (Appendix C.1) x 3 answer orderings = 9 zero-shot setups. Ordering 0 is
+the dataset's order; orderings 1, 2 are seeded random permutations per question, the gold answer
+remapped (:func:`mmlu_setups`). The answer is the argmax over the log-probabilities of " A" .. " D"
+after ``Answer:`` (lm-evaluation-harness format, see :func:`interp.prompts.mmlu_prompt`).
+
+* ``accuracy``: mean over the 9 setups (interval: questions resampled, jointly for all setups).
+* ``spread`` (the paper's, Section 3 with footnote 3): max - min over the 3 instructions of the
+  accuracy averaged over the orderings. ``spread_setups``: max - min over all 9 setups.
+* the predicted-letter distribution per setup and ``at_chance`` (chance 0.25 inside the accuracy
+  interval): a model at chance with a favourite letter makes the spread over orderings measure
+  letter bias, not prompt sensitivity.
+
+**BECEL** (Jang et al., 2022; Appendix C.2). For each pair (original e, perturbed e^N) a
+prediction pair "behaves as expected" when
+
+* symmetric / semantic: M(e) == M(e^N) (the label is unchanged);
+* negation: M(e) != M(e^N) exactly when the gold labels differ, i.e.
+  ``(M(e) == M(e^N)) == (label(e) == label(e^N))``. In the BECEL files every SNLI, RTE and MRPC
+  negated pair changes label (entailment -> contradiction, entailment -> not entailment,
+  paraphrase -> not paraphrase), so there the rule is "the prediction changes"; WiC's negated
+  pairs keep their label (``neg_label == label``: negating the second sentence does not change the
+  word's sense), so there it is "the prediction stays".
+
+Consistency = the fraction of pairs that behave as expected. The paper prints tau as the fraction
+of agreements for Sem./Sym. and consistency = 1 - tau; that is an inversion: in Jang &
+Lukasiewicz (2023a) tau is the inconsistency (disagreement for Sem./Sym., agreement for Neg.).
+``negation_flip`` is the plain fraction of negated pairs whose prediction changed: it equals
+``negation`` on SNLI/RTE/MRPC and is what Table 6's WiC column (0.07-0.12) measures. Accuracy is
+on the original evaluation set. Intervals resample pairs / test examples.
+
+Example:
+    >>> from interp.queries import ParaRelQuery
+    >>> from interp.capture import Span
+    >>> q = lambda p, f, obj: ParaRelQuery("P1", p, "[X] is [Y]", f, "s", obj, 0, "s is", Span(0, 1))
+    >>> qs = [q(0, 0, "a"), q(1, 0, "a"), q(0, 1, "b"), q(1, 1, "b")]
+    >>> r = pararel_consistency(qs, ["a", "a", "b", "c"])
+    >>> r.consistency.estimate, r.accuracy.estimate
+    (0.5, 0.75)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from interp.stats import Interval, bootstrap_ci, grouped_bootstrap_ci
+
+LETTERS = "ABCD"
+CHANCE = 0.25
+BECEL_KINDS = ("symmetric", "semantic", "negational")
+
+
+def _interval(d: dict | None) -> Interval | None:
+    return None if d is None else Interval.from_dict(d)
+
+
+# ============================================================================================
+# PARAREL
+
+
+@dataclass(frozen=True)
+class RelationResult:
+    """One relation's PARAREL numbers (``consistency`` is NaN when undefined)."""
+
+    relation: str
+    n_patterns: int
+    n_items: int
+    n_queries: int
+    accuracy: float
+    consistency: float
+
+    @property
+    def defined(self) -> bool:
+        return not math.isnan(self.consistency)
+
+
+@dataclass(frozen=True)
+class ParaRelConsistency:
+    """PARAREL accuracy and consistency of one model in one prompt (Table 2).
+
+    ``keys[i] = (relation, fact_index, pattern_index)``, ``predictions[i]`` and ``correct[i]``
+    are aligned with the queries; :func:`paraphrase_pairs` splits them into consistent and
+    inconsistent pairs for the mechanistic analyses.
+    """
+
+    accuracy: Interval
+    consistency: Interval
+    accuracy_micro: float
+    relations: tuple[RelationResult, ...]
+    undefined: tuple[str, ...]
+    keys: tuple[tuple[str, int, int], ...]
+    predictions: tuple[str, ...]
+    correct: tuple[bool, ...]
+    prompt_index: int | None = None
+    restrict: bool | None = None
+
+    @property
+    def n_undefined(self) -> int:
+        """Relations without a consistency (a single usable pattern)."""
+        return len(self.undefined)
+
+    def relation(self, rel: str) -> RelationResult:
+        for r in self.relations:
+            if r.relation == rel:
+                return r
+        raise KeyError(rel)
+
+    def to_dict(self) -> dict:
+        return {
+            "accuracy": self.accuracy.to_dict(), "consistency": self.consistency.to_dict(),
+            "accuracy_micro": self.accuracy_micro,
+            "relations": [asdict(r) for r in self.relations], "undefined": list(self.undefined),
+            "keys": [list(k) for k in self.keys], "predictions": list(self.predictions),
+            "correct": list(self.correct), "prompt_index": self.prompt_index,
+            "restrict": self.restrict,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ParaRelConsistency":
+        return cls(
+            accuracy=Interval.from_dict(d["accuracy"]),
+            consistency=Interval.from_dict(d["consistency"]),
+            accuracy_micro=d["accuracy_micro"],
+            relations=tuple(RelationResult(**r) for r in d["relations"]),
+            undefined=tuple(d["undefined"]),
+            keys=tuple((k[0], int(k[1]), int(k[2])) for k in d["keys"]),
+            predictions=tuple(d["predictions"]), correct=tuple(bool(c) for c in d["correct"]),
+            prompt_index=d.get("prompt_index"), restrict=d.get("restrict"),
+        )
+
+
+def _unpack_predictions(queries: Sequence[Any], predictions: Any,
+                        correct: Sequence[bool] | None) -> tuple[list[str], list[bool], bool | None]:
+    restrict = None
+    if hasattr(predictions, "objects"):  # interp.scoring.ParaRelPredictions
+        restrict = predictions.restrict
+        if correct is None:
+            correct = predictions.correct
+        predictions = predictions.objects
+    preds = [str(p) for p in predictions]
+    if len(preds) != len(queries):
+        raise ValueError(f"predictions: {len(preds)} predictions for {len(queries)} queries")
+    if correct is None:
+        correct = [p == q.object for p, q in zip(preds, queries)]
+    elif len(correct) != len(queries):
+        raise ValueError(f"correct: {len(correct)} flags for {len(queries)} queries")
+    return preds, [bool(c) for c in correct], restrict
+
+
+def _item_consistency(preds: Sequence[str]) -> float:
+    """Fraction of unordered pairs with equal predictions (NaN for fewer than 2)."""
+    k = len(preds)
+    if k < 2:
+        return math.nan
+    same = sum(c * (c - 1) // 2 for c in Counter(preds).values())
+    return same / (k * (k - 1) // 2)
+
+
+def _items(keys: Sequence[tuple[str, int, int]], preds: Sequence[str], correct: Sequence[bool]
+           ) -> dict[str, dict[int, tuple[float, float]]]:
+    """{relation: {fact_index: (accuracy, consistency)}} in first-seen order."""
+    groups: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, (rel, fact, _) in enumerate(keys):
+        groups[rel][fact].append(i)
+    return {rel: {f: (float(np.mean([correct[i] for i in idx])),
+                      _item_consistency([preds[i] for i in idx]))
+                  for f, idx in facts.items()}
+            for rel, facts in groups.items()}
+
+
+def pararel_consistency(
+    queries: Sequence[Any],
+    predictions: Any,
+    *,
+    correct: Sequence[bool] | None = None,
+    prompt_index: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ParaRelConsistency:
+    """PARAREL accuracy and consistency (see the module docstring).
+
+    Args:
+        queries: :class:`~interp.queries.ParaRelQuery` objects (or anything with ``relation``,
+            ``fact_index``, ``pattern_index``, ``object``).
+        predictions: one predicted object per query, or an
+            :class:`interp.scoring.ParaRelPredictions`.
+        correct: per-query correctness; default ``prediction == query.object`` (or the
+            ``correct`` of a ``ParaRelPredictions``).
+        prompt_index: recorded in the result.
+
+    Raises:
+        ValueError: no queries, misaligned inputs, or a duplicated (relation, fact, pattern).
+    """
+    if len(queries) == 0:
+        raise ValueError("queries: empty")
+    preds, corr, restrict = _unpack_predictions(queries, predictions, correct)
+    keys = [(str(q.relation), int(q.fact_index), int(q.pattern_index)) for q in queries]
+    dup = [k for k, c in Counter(keys).items() if c > 1]
+    if dup:
+        raise ValueError(f"queries: duplicated (relation, fact_index, pattern_index) {dup[:3]}")
+    items = _items(keys, preds, corr)
+    patterns: dict[str, set[int]] = defaultdict(set)
+    n_q: Counter[str] = Counter()
+    for rel, _, p in keys:
+        patterns[rel].add(p)
+        n_q[rel] += 1
+    rel_results, acc_groups, cons_groups, undefined = [], [], [], []
+    for rel, facts in items.items():
+        accs = [a for a, _ in facts.values()]
+        cons = [c for _, c in facts.values() if not math.isnan(c)]
+        acc = float(np.mean([corr[i] for i, k in enumerate(keys) if k[0] == rel]))
+        rel_results.append(RelationResult(rel, len(patterns[rel]), len(facts), n_q[rel], acc,
+                                          float(np.mean(cons)) if cons else math.nan))
+        acc_groups.append(accs)
+        if cons:
+            cons_groups.append(cons)
+        else:
+            undefined.append(rel)
+    # Each item has the same number of patterns within a relation, so the mean of item
+    # accuracies equals the relation's query accuracy; the grouped bootstrap resamples items.
+    return ParaRelConsistency(
+        accuracy=grouped_bootstrap_ci(acc_groups, n_boot=n_boot, seed=seed),
+        consistency=grouped_bootstrap_ci(cons_groups, n_boot=n_boot, seed=seed),
+        accuracy_micro=float(np.mean(corr)),
+        relations=tuple(rel_results), undefined=tuple(undefined), keys=tuple(keys),
+        predictions=tuple(preds), correct=tuple(corr), prompt_index=prompt_index,
+        restrict=restrict,
+    )
+
+
+def paraphrase_pairs(queries: Sequence[Any], predictions: Any) -> list[tuple[int, int, bool]]:
+    """Every pair ``(i, j, same)`` (``i < j``, indices into ``queries``) of two patterns of the
+    same item, with whether their predictions agree: the consistent / inconsistent split of the
+    paper's Fig. 4, 6, 7.
+
+    Example:
+        >>> paraphrase_pairs(qs, ["a", "a", "b", "c"])  # doctest: +SKIP
+        [(0, 1, True), (2, 3, False)]
+    """
+    preds, _, _ = _unpack_predictions(queries, predictions, [True] * len(queries))
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, q in enumerate(queries):
+        groups[(q.relation, q.fact_index)].append(i)
+    return [(a, b, preds[a] == preds[b])
+            for idx in groups.values() for n, a in enumerate(idx) for b in idx[n + 1:]]
+
+
+@dataclass(frozen=True)
+class ParaRelOverPrompts:
+    """PARAREL numbers over Table 3's prompts: per prompt, mean and standard deviation
+    (``ddof=0``), an interval of the mean over items, and per-relation means."""
+
+    prompts: tuple[ParaRelConsistency, ...]
+    accuracy_mean: float
+    accuracy_std: float
+    consistency_mean: float
+    consistency_std: float
+    accuracy: Interval
+    consistency: Interval
+    relation_accuracy: dict[str, float]
+    relation_consistency: dict[str, float]
+    undefined: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "prompts": [p.to_dict() for p in self.prompts],
+            "accuracy_mean": self.accuracy_mean, "accuracy_std": self.accuracy_std,
+            "consistency_mean": self.consistency_mean, "consistency_std": self.consistency_std,
+            "accuracy": self.accuracy.to_dict(), "consistency": self.consistency.to_dict(),
+            "relation_accuracy": self.relation_accuracy,
+            "relation_consistency": self.relation_consistency,
+            "undefined": list(self.undefined),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ParaRelOverPrompts":
+        return cls(
+            prompts=tuple(ParaRelConsistency.from_dict(p) for p in d["prompts"]),
+            accuracy_mean=d["accuracy_mean"], accuracy_std=d["accuracy_std"],
+            consistency_mean=d["consistency_mean"], consistency_std=d["consistency_std"],
+            accuracy=Interval.from_dict(d["accuracy"]),
+            consistency=Interval.from_dict(d["consistency"]),
+            relation_accuracy=dict(d["relation_accuracy"]),
+            relation_consistency=dict(d["relation_consistency"]),
+            undefined=tuple(d["undefined"]),
+        )
+
+
+def combine_prompts(results: Sequence[ParaRelConsistency], *, n_boot: int = 1000,
+                    seed: int = 0) -> ParaRelOverPrompts:
+    """Average per-prompt PARAREL results (the paper reports the mean over 3 prompts and, in
+    footnote 4, the standard deviation). The interval resamples the items present in every
+    prompt, each item's accuracy / consistency averaged over the prompts.
+
+    Example:
+        >>> combine_prompts([r0, r1, r2]).consistency_mean  # doctest: +SKIP
+    """
+    if not results:
+        raise ValueError("results: empty")
+    nanmean = lambda xs: float(np.mean(xs)) if xs else math.nan  # noqa: E731
+    accs = [r.accuracy.estimate for r in results]
+    cons = [r.consistency.estimate for r in results if not math.isnan(r.consistency.estimate)]
+    per_prompt = [_items(r.keys, r.predictions, r.correct) for r in results]
+    acc_groups, cons_groups = [], []
+    rel_acc: dict[str, float] = {}
+    rel_cons: dict[str, float] = {}
+    for rel in per_prompt[0]:
+        if not all(rel in p for p in per_prompt):
+            continue
+        facts = [f for f in per_prompt[0][rel] if all(f in p[rel] for p in per_prompt)]
+        a = [float(np.mean([p[rel][f][0] for p in per_prompt])) for f in facts]
+        c = [float(np.mean([p[rel][f][1] for p in per_prompt])) for f in facts]
+        c = [x for x in c if not math.isnan(x)]
+        acc_groups.append(a)
+        if c:
+            cons_groups.append(c)
+        rel_acc[rel] = nanmean([r.relation(rel).accuracy for r in results])
+        rc = [r.relation(rel).consistency for r in results if r.relation(rel).defined]
+        rel_cons[rel] = nanmean(rc)
+    undefined = tuple(sorted({u for r in results for u in r.undefined}))
+    return ParaRelOverPrompts(
+        prompts=tuple(results), accuracy_mean=nanmean(accs), accuracy_std=float(np.std(accs)),
+        consistency_mean=nanmean(cons),
+        consistency_std=float(np.std(cons)) if cons else math.nan,
+        accuracy=grouped_bootstrap_ci(acc_groups, n_boot=n_boot, seed=seed),
+        consistency=grouped_bootstrap_ci(cons_groups, n_boot=n_boot, seed=seed),
+        relation_accuracy=rel_acc, relation_consistency=rel_cons, undefined=undefined,
+    )
+
+
+# ============================================================================================
+# MMLU
+
+
+@dataclass(frozen=True)
+class MMLUSetup:
+    """One of the 9 setups: instruction (0-2, Appendix C.1) and answer ordering (0-2)."""
+
+    instruction: int
+    ordering: int
+
+
+def choice_orderings(n_questions: int, n_orderings: int = 3, seed: int = 0
+                     ) -> list[list[tuple[int, ...]]]:
+    """``orderings[o][q]``: the permutation of question ``q``'s 4 choices in ordering ``o``
+    (``new_choices[k] = choices[perm[k]]``). Ordering 0 is the identity; the others are seeded
+    random permutations, independent per question.
+
+    Example:
+        >>> choice_orderings(2, 2, seed=0)[0]
+        [(0, 1, 2, 3), (0, 1, 2, 3)]
+    """
+    out = [[(0, 1, 2, 3)] * n_questions]
+    for o in range(1, n_orderings):
+        rng = np.random.default_rng([seed, o])
+        out.append([tuple(int(x) for x in rng.permutation(4)) for _ in range(n_questions)])
+    return out
+
+
+def permute_choices(question: Any, perm: Sequence[int]) -> Any:
+    """The question with its choices reordered by ``perm`` and the answer index remapped.
+
+    Example:
+        >>> from interp.data.mmlu import Question
+        >>> q = permute_choices(Question("s", "?", ("a", "b", "c", "d"), 1), (1, 0, 3, 2))
+        >>> q.choices, q.answer
+        (('b', 'a', 'd', 'c'), 0)
+    """
+    if sorted(perm) != list(range(len(question.choices))):
+        raise ValueError(f"perm {tuple(perm)} is not a permutation of the {len(question.choices)} choices")
+    return replace(question, choices=tuple(question.choices[k] for k in perm),
+                   answer=list(perm).index(question.answer))
+
+
+def mmlu_setups(questions: Sequence[Any], *, n_instructions: int = 3, n_orderings: int = 3,
+                seed: int = 0) -> list[tuple[MMLUSetup, list[Any]]]:
+    """The 9 (instruction, ordering) setups with their questions, choices permuted per ordering.
+
+    Example:
+        >>> [s for s, _ in mmlu_setups(qs)][:2]  # doctest: +SKIP
+        [MMLUSetup(instruction=0, ordering=0), MMLUSetup(instruction=0, ordering=1)]
+    """
+    if len(questions) == 0:
+        raise ValueError("questions: empty")
+    orders = choice_orderings(len(questions), n_orderings, seed)
+    permuted = [[permute_choices(q, orders[o][k]) for k, q in enumerate(questions)]
+                for o in range(n_orderings)]
+    return [(MMLUSetup(i, o), permuted[o]) for i in range(n_instructions) for o in range(n_orderings)]
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """Accuracy of one MMLU setup and its predicted-letter counts (A, B, C, D)."""
+
+    instruction: int
+    ordering: int
+    accuracy: Interval
+    letter_counts: tuple[int, ...]
+
+    @property
+    def top_letter_share(self) -> float:
+        return max(self.letter_counts) / max(sum(self.letter_counts), 1)
+
+
+@dataclass(frozen=True)
+class MMLUSpread:
+    """MMLU accuracy and spread of one model (Table 2).
+
+    ``spread`` is the paper's (over instructions, accuracy averaged over orderings);
+    ``spread_setups`` is over all setups. ``at_chance``: chance (0.25) lies inside the
+    accuracy interval. ``letter_bias``: mean over setups of the most-predicted letter's share.
+    """
+
+    setups: tuple[SetupResult, ...]
+    accuracy: Interval
+    spread: Interval
+    spread_setups: Interval
+    instruction_accuracy: tuple[float, ...]
+    at_chance: bool
+    letter_bias: float
+    n_questions: int
+    subjects: tuple[str, ...]
+    chance: float = CHANCE
+
+    def to_dict(self) -> dict:
+        return {
+            "setups": [{"instruction": s.instruction, "ordering": s.ordering,
+                        "accuracy": s.accuracy.to_dict(), "letter_counts": list(s.letter_counts)}
+                       for s in self.setups],
+            "accuracy": self.accuracy.to_dict(), "spread": self.spread.to_dict(),
+            "spread_setups": self.spread_setups.to_dict(),
+            "instruction_accuracy": list(self.instruction_accuracy),
+            "at_chance": self.at_chance, "letter_bias": self.letter_bias,
+            "n_questions": self.n_questions, "subjects": list(self.subjects), "chance": self.chance,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MMLUSpread":
+        return cls(
+            setups=tuple(SetupResult(s["instruction"], s["ordering"],
+                                     Interval.from_dict(s["accuracy"]), tuple(s["letter_counts"]))
+                         for s in d["setups"]),
+            accuracy=Interval.from_dict(d["accuracy"]), spread=Interval.from_dict(d["spread"]),
+            spread_setups=Interval.from_dict(d["spread_setups"]),
+            instruction_accuracy=tuple(d["instruction_accuracy"]), at_chance=d["at_chance"],
+            letter_bias=d["letter_bias"], n_questions=d["n_questions"],
+            subjects=tuple(d["subjects"]), chance=d.get("chance", CHANCE),
+        )
+
+
+def _spread_stat(instr: np.ndarray) -> Any:
+    """Statistic over resampled question rows [n, n_setups]: max - min over instructions of
+    the accuracy averaged over each instruction's setups."""
+    groups = [np.flatnonzero(instr == i) for i in np.unique(instr)]
+
+    def stat(x: np.ndarray) -> float:
+        acc = x.mean(axis=0)
+        per = [acc[g].mean() for g in groups]
+        return float(max(per) - min(per))
+    return stat
+
+
+def mmlu_spread(
+    questions_by_setup: Sequence[Sequence[Any]],
+    letter_logprobs_by_setup: Sequence[Any],
+    setups: Sequence[MMLUSetup] | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> MMLUSpread:
+    """MMLU accuracy per setup, mean accuracy and spread (see the module docstring).
+
+    Args:
+        questions_by_setup: per setup, the questions as shown (choices permuted, ``answer``
+            remapped); the same questions in the same order in every setup.
+        letter_logprobs_by_setup: per setup, an ``[n_questions, 4]`` array of the log-probs of
+            " A".." D" (tensor or array).
+        setups: the setups (default: ``mmlu_setups``' order, 3 instructions x 3 orderings).
+
+    Example:
+        >>> r = mmlu_spread(qs_by_setup, lps_by_setup)  # doctest: +SKIP
+        >>> r.spread.estimate, r.at_chance  # doctest: +SKIP
+    """
+    k = len(questions_by_setup)
+    if k == 0 or k != len(letter_logprobs_by_setup):
+        raise ValueError(f"questions_by_setup ({k}) and letter_logprobs_by_setup "
+                         f"({len(letter_logprobs_by_setup)}): need one entry per setup, at least one")
+    if setups is None:
+        if k % 3:
+            raise ValueError(f"setups: {k} setups is not 3 instructions x n orderings; pass setups")
+        setups = [MMLUSetup(i, o) for i in range(3) for o in range(k // 3)]
+    if len(setups) != k:
+        raise ValueError(f"setups: {len(setups)} setups for {k} entries")
+    n = len(questions_by_setup[0])
+    correct = np.zeros((n, k))
+    results = []
+    for s, (qs, lp) in enumerate(zip(questions_by_setup, letter_logprobs_by_setup)):
+        arr = np.asarray(lp.detach().cpu() if hasattr(lp, "detach") else lp, dtype=float)
+        if len(qs) != n or arr.shape != (n, 4):
+            raise ValueError(f"setup {s}: {len(qs)} questions and log-probs of shape "
+                             f"{arr.shape}; expected {n} and ({n}, 4)")
+        if s and [q.question for q in qs] != [q.question for q in questions_by_setup[0]]:
+            raise ValueError(f"setup {s}: not the same questions (in the same order) as setup 0")
+        pred = arr.argmax(axis=1)
+        correct[:, s] = pred == np.array([q.answer for q in qs])
+        results.append(SetupResult(setups[s].instruction, setups[s].ordering,
+                                   bootstrap_ci(correct[:, s], n_boot=n_boot, seed=seed),
+                                   tuple(int((pred == c).sum()) for c in range(4))))
+    instr = np.array([s.instruction for s in setups])
+    spread = _spread_stat(instr)
+    everything = np.arange(k)
+    acc = bootstrap_ci(correct, lambda x: float(x.mean()), n_boot=n_boot, seed=seed)
+    return MMLUSpread(
+        setups=tuple(results), accuracy=acc,
+        spread=bootstrap_ci(correct, spread, n_boot=n_boot, seed=seed),
+        spread_setups=bootstrap_ci(correct, _spread_stat(everything), n_boot=n_boot, seed=seed),
+        instruction_accuracy=tuple(float(correct[:, instr == i].mean()) for i in np.unique(instr)),
+        at_chance=bool(acc.low <= CHANCE <= acc.high),
+        letter_bias=float(np.mean([r.top_letter_share for r in results])),
+        n_questions=n, subjects=tuple(sorted({q.subject for q in questions_by_setup[0]})),
+    )
+
+
+# ============================================================================================
+# BECEL
+
+
+@dataclass(frozen=True)
+class BecelTask:
+    """BECEL consistency of one classifier on one task (a row block of Table 6).
+
+    Intervals with ``n == 0`` (NaN) mark a perturbation set that was not given.
+    """
+
+    task: str
+    symmetric: Interval
+    semantic: Interval
+    negation: Interval
+    negation_flip: Interval
+    accuracy: Interval
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, **{k: getattr(self, k).to_dict() for k in
+                                      ("symmetric", "semantic", "negation", "negation_flip", "accuracy")}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BecelTask":
+        return cls(d["task"], *(Interval.from_dict(d[k]) for k in
+                                ("symmetric", "semantic", "negation", "negation_flip", "accuracy")))
+
+
+def pair_outcomes(kind: str, pairs: Sequence[Any], preds_original: Sequence[int],
+                  preds_perturbed: Sequence[int]) -> np.ndarray:
+    """1.0 where a (original, perturbed) prediction pair behaves as expected, else 0.0
+    (the rules in the module docstring).
+
+    Example:
+        >>> from interp.data.becel import Example, PerturbedPair
+        >>> e = lambda y: Example("a", "b", y)
+        >>> ps = [PerturbedPair("snli", "negational", e(0), e(2), False)] * 2
+        >>> pair_outcomes("negational", ps, [0, 0], [2, 0]).tolist()
+        [1.0, 0.0]
+    """
+    if kind not in BECEL_KINDS:
+        raise ValueError(f"kind {kind!r}: choose one of {BECEL_KINDS}")
+    if not len(pairs) == len(preds_original) == len(preds_perturbed):
+        raise ValueError(f"{kind}: {len(pairs)} pairs, {len(preds_original)} original and "
+                         f"{len(preds_perturbed)} perturbed predictions")
+    same_pred = np.asarray(preds_original) == np.asarray(preds_perturbed)
+    if kind != "negational":
+        return same_pred.astype(float)
+    same_label = np.array([p.original.label == p.perturbed.label for p in pairs], dtype=bool)
+    return (same_pred == same_label).astype(float)
+
+
+def becel_consistency(
+    task: str,
+    preds_original: Mapping[str, Sequence[int]],
+    preds_perturbed: Mapping[str, Sequence[int]],
+    pairs: Mapping[str, Sequence[Any]],
+    test_labels: Sequence[int],
+    test_preds: Sequence[int],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> BecelTask:
+    """Symmetric / semantic / negation consistency and test accuracy of one task.
+
+    Args:
+        task: "snli", "rte", "mrpc" or "wic" (recorded).
+        preds_original, preds_perturbed, pairs: per perturbation kind ("symmetric",
+            "semantic", "negational"), the predictions on each pair's original and perturbed
+            example and the :class:`~interp.data.becel.PerturbedPair` records. A kind missing
+            from ``pairs`` gives a NaN interval with ``n = 0``.
+        test_labels, test_preds: the original evaluation set's gold labels and predictions.
+
+    Example:
+        >>> becel_consistency("mrpc", {"semantic": [1]}, {"semantic": [1]}, {"semantic": ps},
+        ...                   [1, 0], [1, 1]).accuracy.estimate  # doctest: +SKIP
+        0.5
+    """
+    unknown = set(pairs) - set(BECEL_KINDS)
+    if unknown:
+        raise ValueError(f"pairs: unknown perturbation kind(s) {sorted(unknown)}; use {BECEL_KINDS}")
+    if len(test_labels) != len(test_preds):
+        raise ValueError(f"test_labels ({len(test_labels)}) and test_preds ({len(test_preds)}) differ in length")
+    ci = lambda v: bootstrap_ci(v, n_boot=n_boot, seed=seed)  # noqa: E731
+    out: dict[str, Interval] = {}
+    for kind in BECEL_KINDS:
+        if kind not in pairs:
+            out[kind] = ci([])
+            continue
+        for name, m in (("preds_original", preds_original), ("preds_perturbed", preds_perturbed)):
+            if kind not in m:
+                raise ValueError(f"{name}: no predictions for the {kind} pairs")
+        out[kind] = ci(pair_outcomes(kind, pairs[kind], preds_original[kind], preds_perturbed[kind]))
+    if "negational" in pairs:
+        flips = np.asarray(preds_original["negational"]) != np.asarray(preds_perturbed["negational"])
+        flip = ci(flips.astype(float))
+    else:
+        flip = ci([])
+    acc = ci((np.asarray(test_labels) == np.asarray(test_preds)).astype(float))
+    return BecelTask(task, out["symmetric"], out["semantic"], out["negational"], flip, acc)
+
+
+@dataclass(frozen=True)
+class BecelConsistency:
+    """BECEL over tasks: Table 6 (``tasks``) and Table 2's averages over tasks (NaN-skipping):
+    accuracy, and consistency under paraphrase (``semantic``) / negation."""
+
+    tasks: tuple[BecelTask, ...]
+    accuracy: float
+    symmetric: float
+    semantic: float
+    negation: float
+    negation_flip: float
+
+    def to_dict(self) -> dict:
+        return {"tasks": [t.to_dict() for t in self.tasks], "accuracy": self.accuracy,
+                "symmetric": self.symmetric, "semantic": self.semantic,
+                "negation": self.negation, "negation_flip": self.negation_flip}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BecelConsistency":
+        return cls(tuple(BecelTask.from_dict(t) for t in d["tasks"]), d["accuracy"],
+                   d["symmetric"], d["semantic"], d["negation"], d["negation_flip"])
+
+
+def becel_summary(tasks: Sequence[BecelTask]) -> BecelConsistency:
+    """Average the per-task numbers (Table 2's BECEL columns).
+
+    Example:
+        >>> becel_summary([snli, rte, mrpc, wic]).semantic  # doctest: +SKIP
+    """
+    if not tasks:
+        raise ValueError("tasks: empty")
+
+    def mean(attr: str) -> float:
+        xs = [getattr(t, attr).estimate for t in tasks]
+        xs = [x for x in xs if not math.isnan(x)]
+        return float(np.mean(xs)) if xs else math.nan
+    return BecelConsistency(tuple(tasks), mean("accuracy"), mean("symmetric"), mean("semantic"),
+                            mean("negation"), mean("negation_flip"))
