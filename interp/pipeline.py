@@ -1,0 +1,392 @@
+"""Jobs of a sweep: data -> prompts -> one capture -> every analysis that needs it -> the store.
+
+A job computes the missing units of one (model, dataset, prompt). Every unit is saved the moment
+it is computed (atomically), so an interrupted job loses at most the unit in progress. Units that
+other units of the job depend on (PARAREL predictions) are read back from the store instead of
+being recomputed.
+
+Example:
+    >>> from interp.config import load_config
+    >>> from interp.sweep import plan
+    >>> cfg = load_config("configs/demo.toml")  # doctest: +SKIP
+    >>> ctx = Context(cfg)  # doctest: +SKIP
+    >>> run_job(ctx, plan(cfg)[0], ResultStore(cfg.output))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from interp.config import SweepConfig
+from interp.results import ResultStore, UnitKey
+
+log = logging.getLogger(__name__)
+
+#: (dataset, analysis) pairs that also get a unit pooled over the prompts (prompt="all").
+POOLED: dict[str, tuple[str, ...]] = {
+    "pararel": ("consistency", "gap", "layer_gap", "relations", "attributes", "extraction"),
+    "mrpc": ("gap",),
+    "tapaco": ("gap",),
+    "mmlu": ("spread",),
+}
+
+
+def pooled_units(model: str, dataset: str, analyses: Sequence[str]) -> tuple[UnitKey, ...]:
+    return tuple(UnitKey(model, dataset, a, "all") for a in POOLED.get(dataset, ())
+                 if a in analyses)
+
+
+class Context:
+    """What jobs share: the config, the loaded model (one at a time) and the loaded datasets."""
+
+    def __init__(self, cfg: SweepConfig):
+        self.cfg = cfg
+        self._model: Any = None
+        self._model_label: str | None = None
+        self._data: dict[str, Any] = {}
+
+    def model(self, label: str) -> Any:
+        if self._model_label != label:
+            self.release()
+            from interp.models import load_model
+
+            mc = self.cfg.model(label)
+            self._model = load_model(mc.spec, device=self.cfg.device, dtype=self.cfg.dtype,
+                                     is_chat=mc.chat, name=mc.label)
+            self._model_label = label
+        return self._model
+
+    def release(self) -> None:
+        self._model, self._model_label = None, None
+        gc.collect()
+
+    def release_unless(self, next_model: str | None) -> None:
+        if next_model != self._model_label:
+            self.release()
+
+    def path(self, dataset: str) -> str | None:
+        p = self.cfg.datasets[dataset]
+        return None if p == "download" else p
+
+    def data(self, name: str, loader: Callable[[], Any]) -> Any:
+        if name not in self._data:
+            self._data[name] = loader()
+        return self._data[name]
+
+    # ----------------------------------------------------------------------------- datasets
+    def relations(self) -> dict:
+        from interp.data import pararel
+
+        lim = self.cfg.limits
+        return self.data("pararel", lambda: pararel.load(
+            self.path("pararel"), relations=lim.pararel_relations))
+
+    def mrpc_pairs(self) -> list:
+        from interp.data import mrpc
+
+        lim = self.cfg.limits
+        pairs = self.data("mrpc", lambda: mrpc.load(self.path("mrpc"), split=lim.mrpc_split))
+        return pairs[: lim.mrpc_max_pairs] if lim.mrpc_max_pairs else pairs
+
+    def tapaco_sets(self) -> list:
+        from interp.data import tapaco
+
+        return self.data("tapaco", lambda: tapaco.load(
+            self.path("tapaco"), limit_sets=self.cfg.limits.tapaco_max_sets))
+
+    def mmlu_questions(self) -> list:
+        from interp.data import mmlu
+
+        lim = self.cfg.limits
+        return self.data("mmlu", lambda: mmlu.load(self.path("mmlu"), split=lim.mmlu_split,
+                                                   subjects=lim.mmlu_subjects, limit=lim.mmlu_limit))
+
+
+def _config_slice(cfg: SweepConfig, key: UnitKey) -> dict:
+    mc = cfg.model(key.model)
+    return {"model": asdict(mc), "dataset": key.dataset,
+            "dataset_path": cfg.datasets.get(key.dataset), "analysis": key.analysis,
+            "prompt": key.prompt, "extra": key.extra, "limits": asdict(cfg.limits),
+            "batch_size": cfg.batch_size, "representation": cfg.representation,
+            "device": cfg.device, "dtype": cfg.dtype, "source": cfg.source}
+
+
+class _Job:
+    """Bookkeeping of one job run: saves units, records timings and failures."""
+
+    def __init__(self, ctx: Context, job: Any, store: ResultStore):
+        self.ctx, self.job, self.store = ctx, job, store
+        self.done: list[UnitKey] = []
+        self.failed: list[tuple[str, str]] = []
+        self.shared_s: dict[str, float] = {}
+
+    def missing(self, analysis: str) -> bool:
+        return any(u.analysis == analysis and not self.store.has(u) for u in self.job.units)
+
+    def key(self, analysis: str) -> UnitKey:
+        return next(u for u in self.job.units if u.analysis == analysis)
+
+    def wanted(self, analysis: str) -> bool:
+        return any(u.analysis == analysis for u in self.job.units)
+
+    def save(self, key: UnitKey, payload: dict, seconds: float,
+             arrays: dict[str, np.ndarray] | None = None) -> None:
+        self.store.save(key, payload, config=_config_slice(self.ctx.cfg, key),
+                        model_spec=self.ctx.cfg.model(key.model).spec, seed=self.ctx.cfg.seed,
+                        timings={**self.shared_s, "analysis_s": round(seconds, 3)}, arrays=arrays)
+        self.done.append(key)
+
+    def unit(self, analysis: str, compute: Callable[[], dict | tuple[dict, dict]]) -> None:
+        """Compute and save ``analysis`` if it is part of the job and missing; a failure is
+        recorded (with its reason) and does not stop the other units."""
+        if not self.wanted(analysis) or not self.missing(analysis):
+            return
+        key = self.key(analysis)
+        t0 = time.perf_counter()
+        try:
+            out = compute()
+        except Exception as e:  # noqa: BLE001 - reported per unit, the sweep goes on
+            log.warning("unit %s failed: %s", key, e)
+            log.debug(traceback.format_exc())
+            self.failed.append((str(key), f"{type(e).__name__}: {e}"))
+            return
+        payload, arrays = out if isinstance(out, tuple) else (out, None)
+        self.save(key, payload, time.perf_counter() - t0, arrays)
+
+    def timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        self.shared_s[name] = round(time.perf_counter() - t0, 3)
+        return out
+
+
+# ------------------------------------------------------------------------------------ PARAREL
+
+
+def _pararel_job(j: _Job) -> None:
+    from interp.analyses import paraphrase_gap, relations
+    from interp.analyses.attributes import attribute_rates
+    from interp.analyses.consistency import ParaRelConsistency, pararel_consistency
+    from interp.analyses.extraction import extraction_rates
+    from interp.capture import capture
+    from interp.queries import pararel_queries
+    from interp.scoring import predict_pararel
+
+    cfg, lim, p = j.ctx.cfg, j.ctx.cfg.limits, int(j.job.prompt)
+    model = j.ctx.model(j.job.model)
+    rels = j.ctx.relations()
+    queries = pararel_queries(model, rels, p, max_facts=lim.pararel_max_facts, seed=cfg.seed)
+    if not queries:
+        raise ValueError("no PARAREL queries (no relation with a causal pattern and facts)")
+    acts = j.timed("capture_s", lambda: capture(
+        model, [q.prompt for q in queries],
+        positions={"last": "last", "subject": [q.subject_span for q in queries]},
+        batch_size=cfg.batch_size))
+    last, subj = acts["last"], acts["subject"]
+
+    cons_key = j.key("consistency") if j.wanted("consistency") else None
+    if cons_key is not None and j.store.has(cons_key):
+        cons = ParaRelConsistency.from_dict(j.store.load(cons_key).payload)
+    else:
+        preds = j.timed("predict_s", lambda: predict_pararel(
+            model, queries, last, restrict=lim.pararel_restrict_candidates,
+            batch_size=cfg.batch_size))
+        cons = pararel_consistency(queries, preds, prompt_index=p, n_boot=lim.n_boot,
+                                   seed=cfg.seed)
+        j.unit("consistency", cons.to_dict)
+    predictions = list(cons.predictions)
+    correct = list(cons.correct)
+    consistent = _query_consistent(queries, predictions)
+
+    j.unit("gap", lambda: paraphrase_gap.table1_unit(
+        last, paraphrase_gap.pararel_inputs(queries).sets, None,
+        representation=cfg.representation, seed=cfg.seed, n_boot=lim.n_boot).to_dict())
+    j.unit("layer_gap", lambda: paraphrase_gap.pararel_layer_gaps(
+        last, queries, predictions, seed=cfg.seed, n_boot=lim.n_boot).to_dict())
+    j.unit("relations", lambda: relations.relation_curves(
+        last, queries, max_pairs=lim.relation_max_pairs, seed=cfg.seed, n_boot=lim.n_boot,
+        model=model.name).to_dict())
+    j.unit("extraction", lambda: extraction_rates(
+        model, last, correct=correct, consistent=consistent, prompt_index=p).to_dict())
+
+    def attributes() -> dict:
+        if cfg.wikipedia is None:
+            raise ValueError("no Wikipedia snippet cache configured ([sweep] wikipedia = DIR)")
+        from interp.analyses.attributes import subject_attributes
+
+        attrs = subject_attributes(model.tokenizer, [q.subject for q in queries],
+                                   cache_dir=cfg.wikipedia, offline=cfg.wikipedia_offline)
+        return attribute_rates(model, subj, queries, attrs, n_boot=lim.n_boot,
+                               seed=cfg.seed).to_dict()
+
+    j.unit("attributes", attributes)
+
+
+def _query_consistent(queries: Sequence[Any], predictions: Sequence[str]) -> list[bool]:
+    """A query is consistent when its prediction equals every paraphrase's prediction of its
+    (relation, fact); queries of single-pattern relations count as consistent."""
+    groups: dict[tuple[str, int], set[str]] = {}
+    for q, pred in zip(queries, predictions):
+        groups.setdefault((q.relation, q.fact_index), set()).add(pred)
+    return [len(groups[(q.relation, q.fact_index)]) == 1 for q in queries]
+
+
+# ------------------------------------------------------------------------ MRPC / TAPACO / MMLU
+
+
+def _sentence_job(j: _Job) -> None:
+    from interp.analyses import paraphrase_gap
+    from interp.capture import capture
+
+    cfg, p = j.ctx.cfg, int(j.job.prompt)
+    model = j.ctx.model(j.job.model)
+    if j.job.dataset == "mrpc":
+        inputs = paraphrase_gap.mrpc_inputs(j.ctx.mrpc_pairs())
+    else:
+        inputs = paraphrase_gap.tapaco_inputs(j.ctx.tapaco_sets())
+    keep = ("resid",) if cfg.representation == "pre_norm" else ()
+    acts = j.timed("capture_s", lambda: capture(model, inputs.prompts(model, p), keep=keep,
+                                                logits=False, batch_size=cfg.batch_size))
+    j.unit("gap", lambda: paraphrase_gap.table1_unit(
+        acts, inputs.sets, inputs.non_pairs, representation=cfg.representation, seed=cfg.seed,
+        n_boot=cfg.limits.n_boot).to_dict())
+
+
+def _mmlu_job(j: _Job) -> None:
+    from interp.analyses.consistency import mmlu_setups
+    from interp.data.mmlu import subject_name
+    from interp.prompts import mmlu_prompt
+    from interp.scoring import mmlu_letter_logprobs
+
+    cfg, p = j.ctx.cfg, int(j.job.prompt)
+    model = j.ctx.model(j.job.model)
+    questions = j.ctx.mmlu_questions()
+    if not questions:
+        raise ValueError("no MMLU questions (check [limits] mmlu_subjects)")
+
+    def compute() -> tuple[dict, dict]:
+        setups = [(s, qs) for s, qs in mmlu_setups(questions, seed=cfg.seed) if s.instruction == p]
+        arrays, meta = {}, []
+        for s, qs in setups:
+            prompts = [mmlu_prompt(model, s.instruction, subject_name(q.subject), q.question,
+                                   q.choices) for q in qs]
+            lp = mmlu_letter_logprobs(model, prompts, batch_size=cfg.batch_size)
+            arrays[f"logprobs_o{s.ordering}"] = lp.numpy()
+            meta.append({"instruction": s.instruction, "ordering": s.ordering})
+        return {"setups": meta, "n_questions": len(questions)}, arrays
+
+    j.unit("spread", compute)
+
+
+def _becel_job(j: _Job) -> None:
+    from interp.analyses.finetune import run_becel
+
+    cfg, lim, task = j.ctx.cfg, j.ctx.cfg.limits, j.job.extra
+    model = j.ctx.model(j.job.model)
+    j.unit("consistency", lambda: run_becel(
+        model, task, j.ctx.path("becel"), n_train=lim.becel_max_train, n_test=lim.becel_max_eval,
+        n_pairs=lim.becel_max_eval, seed=cfg.seed, batch_size=cfg.batch_size,
+        n_boot=lim.n_boot).to_dict())
+
+
+# ----------------------------------------------------------------------------------- pooling
+
+
+def _pool(j: _Job) -> None:
+    """Units pooled over the prompts, from the stored per-prompt units (no model needed)."""
+    cfg = j.ctx.cfg
+    for key in j.job.units:
+        if j.store.has(key):
+            continue
+        per_prompt = [UnitKey(key.model, key.dataset, key.analysis, p) for p in cfg.prompts]
+        absent = [str(k) for k in per_prompt if not j.store.has(k)]
+        if absent:
+            j.failed.append((str(key), "needs the per-prompt units " + ", ".join(absent)))
+            continue
+        units = [j.store.load(k) for k in per_prompt]
+        j.unit(key.analysis, lambda: _POOLERS[(key.dataset, key.analysis)](j.ctx, units))
+
+
+def _pool_with(cls_path: str, combine_path: str) -> Callable[[Context, list], dict]:
+    def pool(ctx: Context, units: list) -> dict:
+        import importlib
+
+        mod_c, name_c = cls_path.rsplit(".", 1)
+        mod_f, name_f = combine_path.rsplit(".", 1)
+        cls = getattr(importlib.import_module(mod_c), name_c)
+        combine = getattr(importlib.import_module(mod_f), name_f)
+        results = [cls.from_dict(u.payload) for u in units]
+        return combine(results, n_boot=ctx.cfg.limits.n_boot, seed=ctx.cfg.seed).to_dict()
+    return pool
+
+
+def _pool_mmlu(ctx: Context, units: list) -> dict:
+    from interp.analyses.consistency import MMLUSetup, mmlu_setups, mmlu_spread
+
+    questions = ctx.mmlu_questions()
+    by_setup = {(s.instruction, s.ordering): qs for s, qs in mmlu_setups(questions,
+                                                                        seed=ctx.cfg.seed)}
+    setups, qs, lps = [], [], []
+    for u in units:
+        for s in u.payload["setups"]:
+            setups.append(MMLUSetup(s["instruction"], s["ordering"]))
+            qs.append(by_setup[(s["instruction"], s["ordering"])])
+            lps.append(u.arrays[f"logprobs_o{s['ordering']}"])
+    return mmlu_spread(qs, lps, setups, n_boot=ctx.cfg.limits.n_boot,
+                       seed=ctx.cfg.seed).to_dict()
+
+
+_GAP = _pool_with("interp.analyses.paraphrase_gap.GapResult",
+                  "interp.analyses.paraphrase_gap.combine_prompts")
+_POOLERS: dict[tuple[str, str], Callable[[Context, list], dict]] = {
+    ("pararel", "consistency"): _pool_with("interp.analyses.consistency.ParaRelConsistency",
+                                           "interp.analyses.consistency.combine_prompts"),
+    ("pararel", "gap"): _GAP,
+    ("mrpc", "gap"): _GAP,
+    ("tapaco", "gap"): _GAP,
+    ("pararel", "layer_gap"): _pool_with("interp.analyses.paraphrase_gap.SplitLayerGaps",
+                                         "interp.analyses.paraphrase_gap.combine_prompts"),
+    ("pararel", "relations"): _pool_with("interp.analyses.relations.RelationCurves",
+                                         "interp.analyses.relations.combine_prompts"),
+    ("pararel", "attributes"): _pool_with("interp.analyses.attributes.AttributeRates",
+                                          "interp.analyses.attributes.combine_prompts"),
+    ("pararel", "extraction"): _pool_with("interp.analyses.extraction.ExtractionRates",
+                                          "interp.analyses.extraction.combine_prompts"),
+    ("mmlu", "spread"): _pool_mmlu,
+}
+
+_RUNNERS: dict[str, Callable[[_Job], None]] = {
+    "pararel": _pararel_job, "mrpc": _sentence_job, "tapaco": _sentence_job,
+    "mmlu": _mmlu_job, "becel": _becel_job,
+}
+
+
+def run_job(ctx: Context, job: Any, store: ResultStore) -> tuple[list[UnitKey], list[tuple[str, str]]]:
+    """Compute the missing units of ``job``; return (units saved, [(unit, reason) failed])."""
+    j = _Job(ctx, job, store)
+    try:
+        if job.prompt == "all" and not job.extra:
+            _pool(j)
+        else:
+            _RUNNERS[job.dataset](j)
+    except Exception as e:  # noqa: BLE001 - a job-level failure (e.g. data or model) is reported
+        log.warning("job %s failed: %s", job.name, e)
+        log.debug(traceback.format_exc())
+        saved = {str(k) for k in j.done}
+        j.failed += [(str(u), f"{type(e).__name__}: {e}") for u in job.units
+                     if str(u) not in saved and not store.has(u)]
+    return j.done, j.failed
+
+
+def ray_job(cfg: SweepConfig, job: Any, root: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The Ray task: one job in a worker process, results into the shared store."""
+    done, failed = run_job(Context(cfg), job, ResultStore(root))
+    return [str(k) for k in done], failed
