@@ -62,14 +62,23 @@ def argmax(
     x: Float[Tensor, "... d_model"],
     *,
     normed: bool = DEFAULT_NORMED,
-    chunk_size: int = 4096,
+    chunk_size: int = 512,
 ) -> Int[Tensor, "..."]:
     """Top-1 token id of each projected vector, without materialising all logits at once.
 
     Example:
         >>> argmax(model, acts.attn_out).shape  # [n, n_layers]  # doctest: +SKIP
     """
-    return top_k(model, x, k=1, normed=normed, chunk_size=chunk_size).ids[..., 0]
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, x.shape[-1])
+    out = torch.empty(flat.shape[0], dtype=torch.long)
+    with torch.inference_mode():
+        for i in range(0, flat.shape[0], chunk_size):
+            v = flat[i:i + chunk_size]
+            if normed:
+                v = final_norm(model, v)
+            out[i:i + chunk_size] = unembed(model, v).argmax(-1).cpu()
+    return out.reshape(lead)
 
 
 @dataclass

@@ -197,7 +197,7 @@ def _pararel_job(j: _Job) -> None:
         cons = ParaRelConsistency.from_dict(j.store.load(cons_key).payload)
     else:
         preds = j.timed("predict_s", lambda: predict_pararel(
-            model, queries, last, restrict=lim.pararel_restrict_candidates,
+            model, queries, last, candidates=rels, restrict=lim.pararel_restrict_candidates,
             batch_size=cfg.batch_size))
         cons = pararel_consistency(queries, preds, prompt_index=p, n_boot=lim.n_boot,
                                    seed=cfg.seed)
@@ -315,16 +315,23 @@ def _pool(j: _Job) -> None:
         j.unit(key.analysis, lambda: _POOLERS[(key.dataset, key.analysis)](j.ctx, units))
 
 
-def _pool_with(cls_path: str, combine_path: str) -> Callable[[Context, list], dict]:
+def _pool_with(cls_path: str, combine: str | None = None,
+               boot: bool = True) -> Callable[[Context, list], dict]:
+    """A pooler: rebuild the per-prompt results of class ``cls_path`` from their payloads and
+    combine them with the function ``combine`` (a dotted path), or with ``cls.pool``."""
     def pool(ctx: Context, units: list) -> dict:
         import importlib
 
-        mod_c, name_c = cls_path.rsplit(".", 1)
-        mod_f, name_f = combine_path.rsplit(".", 1)
-        cls = getattr(importlib.import_module(mod_c), name_c)
-        combine = getattr(importlib.import_module(mod_f), name_f)
+        mod, name = cls_path.rsplit(".", 1)
+        cls = getattr(importlib.import_module(mod), name)
+        if combine is None:
+            fn = cls.pool
+        else:
+            mod_f, name_f = combine.rsplit(".", 1)
+            fn = getattr(importlib.import_module(mod_f), name_f)
         results = [cls.from_dict(u.payload) for u in units]
-        return combine(results, n_boot=ctx.cfg.limits.n_boot, seed=ctx.cfg.seed).to_dict()
+        kwargs = {"n_boot": ctx.cfg.limits.n_boot, "seed": ctx.cfg.seed} if boot else {}
+        return fn(results, **kwargs).to_dict()
     return pool
 
 
@@ -356,10 +363,9 @@ _POOLERS: dict[tuple[str, str], Callable[[Context, list], dict]] = {
                                          "interp.analyses.paraphrase_gap.combine_prompts"),
     ("pararel", "relations"): _pool_with("interp.analyses.relations.RelationCurves",
                                          "interp.analyses.relations.combine_prompts"),
-    ("pararel", "attributes"): _pool_with("interp.analyses.attributes.AttributeRates",
-                                          "interp.analyses.attributes.combine_prompts"),
+    ("pararel", "attributes"): _pool_with("interp.analyses.attributes.AttributeRates"),
     ("pararel", "extraction"): _pool_with("interp.analyses.extraction.ExtractionRates",
-                                          "interp.analyses.extraction.combine_prompts"),
+                                          boot=False),
     ("mmlu", "spread"): _pool_mmlu,
 }
 

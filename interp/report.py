@@ -3,15 +3,18 @@
 The report is assembled from a registry of sections (:data:`SECTIONS`), in the paper's order. A
 section is a function ``(ReportContext) -> content | Absent``: content is an HTML string, a
 ``go.Figure``, a :class:`Table`, or a list of those; :class:`Absent` carries the reason the artefact
-is missing, which the report shows in place of the section. Adding or replacing a section::
+is missing, which the report shows in place of the section. Adding or replacing a section (the
+same id replaces it; ``order`` places it: Table 1 = 10, Table 2 = 20, Table 6 = 30, Fig. 2 = 40,
+Fig. 3 = 50, Fig. 4 = 60, Fig. 5 = 70, Fig. 8 = 80, Table 7 = 90, base vs IFT = 100)::
 
+    from interp.figures import fmt_interval
     from interp.report import SECTIONS, Absent, Table
 
-    @SECTIONS.register("table1", "Table 1: paraphrase vs non-paraphrase cosine gap", order=10)
-    def _table1(ctx):
-        units = ctx.units(analysis="paraphrase_gap", prompt="all")
+    @SECTIONS.register("table5", "Table 5: extra models", order=25)
+    def _table5(ctx):                                  # ctx: ReportContext
+        units = ctx.units(analysis="gap", dataset="mrpc", prompt="all")  # marks them as used
         if not units:
-            return Absent("no paraphrase_gap results in the store")
+            return Absent("no pooled `gap` results on mrpc in the store")
         return Table(["model", "MRPC"], [[u.key.model, fmt_interval(u.payload["gap"])] for u in units])
 
 Sections that raise are shown as failed (with the error) unless ``build_report(strict=True)``.
@@ -29,13 +32,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import importlib.metadata
 import logging
 import math
 import os
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
@@ -51,8 +53,11 @@ log = logging.getLogger(__name__)
 
 BASE, IFT, UNKNOWN = "base", "IFT", "?"
 #: Config / payload keys whose values are listed in the header ("which representation / lens").
-OPTION_KEYS = ("representation", "outermost", "normed", "lens", "restrict_to_candidates", "candidates",
-               "multi_token", "scoring", "chat_template", "system_prompt", "top", "max_facts", "n_boot")
+OPTION_KEYS = ("representation", "normed", "lens", "restrict", "restrict_to_candidates", "multi_token", "scoring",
+               "chat_template", "system_prompt", "top", "split", "embeddings", "last_token")
+#: Sweep-wide settings listed in the header, as paths into a unit's config slice.
+CONFIG_OPTIONS: tuple[tuple[str, ...], ...] = (("representation",), ("limits", "pararel_restrict_candidates"),
+                                                ("model", "is_chat"), ("dtype",))
 
 
 # ------------------------------------------------------------------------------------- content
@@ -391,12 +396,12 @@ def _header(ctx: ReportContext, title: str, notes: Sequence[str]) -> str:
     unknown = [m.label for m in ctx.models if m.role == UNKNOWN]
     if unknown:
         auto_notes.append(f"Role (base / IFT) unknown for: {', '.join(unknown)} "
-                          "(set config['model_role'] in the sweep, or pass roles= to build_report).")
+                          "(set the model's kind in the sweep config, or pass roles= to build_report).")
     notes_html = ("<div class=\"notes\"><strong>Notes</strong><ul>"
                   + "".join(f"<li>{esc(n)}</li>" for n in auto_notes) + "</ul></div>") if auto_notes else ""
     opts = _options(ctx)
     opts_html = ("<details open><summary>Representation / lens / scoring options used</summary>"
-                 + html_table(Table(["option", "value", "analyses"], opts)) + "</details>") if opts else ""
+                 + html_table(Table(["option", "value", "recorded by"], opts)) + "</details>") if opts else ""
     return (f'<header class="top"><h1>{esc(title)}</h1>'
             f"<p>Fierro, Li &amp; Søgaard (2024), “Does Instruction Tuning Make LLMs More Consistent?” — "
             f"reproduced with interp. Built {esc(_dt.datetime.now().strftime('%Y-%m-%d %H:%M'))} "
@@ -406,19 +411,31 @@ def _header(ctx: ReportContext, title: str, notes: Sequence[str]) -> str:
 
 
 def _options(ctx: ReportContext) -> list[list[str]]:
-    """(option, value, analyses using it): the representation / lens / scoring options found in the
-    payloads' top-level fields, else in the units' config slices (top level or ``config["analysis"]``)."""
+    """(option, value, where): the representation / lens / scoring options each analysis records in
+    its payload (top level, or its first per-prompt result), and the sweep-wide settings of the
+    units' config slices (:data:`CONFIG_OPTIONS`)."""
     seen: dict[tuple[str, str], list[str]] = {}
+
+    def add(k: str, v: Any, where: str) -> None:
+        if v is None or isinstance(v, (str, int, float, bool)):
+            users = seen.setdefault((k, str(v)), [])
+            if where not in users:
+                users.append(where)
+
     for u in ctx.all_units():
-        cfg = u.meta.get("config") or {}
-        sub = cfg.get("analysis") if isinstance(cfg.get("analysis"), Mapping) else {}
+        nested = [u.payload.get(f)[0] for f in ("prompts", "per_prompt")
+                  if isinstance(u.payload.get(f), list) and u.payload.get(f) and isinstance(u.payload[f][0], Mapping)]
         for k in OPTION_KEYS:
-            src = next((s for s in (u.payload, sub, cfg) if k in s), None)
-            if src is None or not (src[k] is None or isinstance(src[k], (str, int, float, bool))):
-                continue
-            users = seen.setdefault((k, str(src[k])), [])
-            if u.key.analysis not in users:
-                users.append(u.key.analysis)
+            src = next((d for d in [u.payload, *nested] if k in d), None)
+            if src is not None:
+                add(k, src[k], u.key.analysis)
+        cfg = u.meta.get("config") or {}
+        for path in CONFIG_OPTIONS:
+            node: Any = cfg
+            for part in path:
+                node = node.get(part) if isinstance(node, Mapping) else None
+            if node is not None:
+                add(".".join(path), node, "sweep config")
     return [[k, v, ", ".join(sorted(a))] for (k, v), a in sorted(seen.items())]
 
 

@@ -531,6 +531,45 @@ class ResultStore:
                 out.append((key.relpath, reason))
         return out
 
+    def cleanup(self, *, max_age_s: float = 3600.0) -> list[Path]:
+        """Remove leftovers of killed writers older than ``max_age_s``: hidden ``*.tmp`` files and
+        ``.npz`` files no unit file references. Returns the removed paths. (A younger file may
+        belong to a writer still running, so it is kept.)"""
+        import time
+
+        if not self.root.is_dir():
+            return []
+        now = time.time()
+        npz_re = re.compile(r"(?P<stem>.+)\.[0-9a-f]{%d}\.npz" % _NPZ_HASH_LEN)
+        removed = []
+        for p in self.root.glob("*/*/*/*"):
+            if not p.is_file() or now - p.stat().st_mtime < max_age_s:
+                continue
+            stale = p.name.startswith(".") and p.name.endswith(".tmp")
+            m = npz_re.fullmatch(p.name)
+            if m and not stale:
+                try:
+                    ref = json.loads((p.parent / f"{m.group('stem')}.json").read_text()).get("arrays") or {}
+                    stale = ref.get("file") != p.name
+                except (OSError, ValueError, AttributeError):
+                    stale = True
+            if stale:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+        return removed
+
+    def payload_digests(self) -> dict[str, str]:
+        """``{relpath: payload sha256}`` of the valid units: two stores hold the same results iff
+        these are equal (meta such as timings and creation time is left out)."""
+        out = {}
+        for key in self.keys(validate=False):
+            try:
+                out[key.relpath] = self._read_envelope(key)["payload_sha256"]
+            except (FileNotFoundError, CorruptUnit):
+                continue
+        return out
+
     def manifest(self) -> dict:
         """A JSON-able summary: valid units with their provenance, invalid files, models,
         analyses, and the distinct package-version sets used."""

@@ -231,6 +231,7 @@ def test_report_with_results(tmp_path: Path) -> None:
     assert "<td>smollm2-135m-instruct</td><td>smollm2-135m-instruct</td><td>IFT</td>" in text
     assert note in text and "Representation / lens / scoring options used" in text
     assert "<td>normed</td><td>True</td><td>attributes</td>" in text
+    assert "<td>representation</td><td>post_norm</td><td>sweep config</td>" in text
     # sections in the paper's order
     ids = re.findall(r'<section id="([^"]+)"', text)
     assert ids == ["table1", "table2", "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "table7", "base_vs_ift"]

@@ -281,3 +281,72 @@ def test_iter_units_filters_and_manifest(tmp_path: Path) -> None:
     assert man["analyses"] == ["extraction", "relations"] and man["invalid"][0]["path"] == keys[0].relpath
     assert man["versions"] == [results.package_versions()]
     json.dumps(man)
+
+
+def test_payload_digests_ignore_meta(tmp_path: Path) -> None:
+    a, b = ResultStore(tmp_path / "a"), ResultStore(tmp_path / "b")
+    _save(a)
+    b.save(KEY, {"gap": 0.25, "per_layer": [0.1, 0.2]}, config={"other": 1}, model_spec="x", seed=9,
+           timings={"total_s": 99.0})
+    assert a.payload_digests() == b.payload_digests() == {KEY.relpath: sha256_json({"gap": 0.25, "per_layer": [0.1, 0.2]})}
+    _save(b, payload={"gap": 0.3})
+    assert a.payload_digests() != b.payload_digests()
+
+
+_WRITER = """
+import sys
+import numpy as np
+from interp.results import ResultStore, UnitKey
+store = ResultStore(sys.argv[1])
+for i in range(100000):
+    store.save(UnitKey("m", "d", "a", i % 7), {"i": i, "filler": list(range(20000))}, config={}, model_spec="m",
+               seed=0, timings={}, arrays={"a": np.full(20000, i)})
+    if i == 3:
+        open(sys.argv[2], "w").close()
+"""
+
+
+def test_killed_writer_leaves_only_valid_units(tmp_path: Path) -> None:
+    """SIGKILL a process in the middle of writing units: every unit file left is complete and
+    consistent with its arrays (nothing partial is visible), so a rerun can trust has()."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    flag = tmp_path / "started"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path / "store"), str(flag)])
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists():
+            assert proc.poll() is None, "the writer exited early"
+            assert time.monotonic() < deadline, "the writer did not start"
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    store = ResultStore(tmp_path / "store")
+    keys = store.keys(validate=False)
+    assert keys and store.invalid() == []
+    for key in keys:
+        unit = store.load(key)
+        assert int(unit.arrays["a"][0]) == unit.payload["i"] and unit.payload["i"] % 7 == key.prompt
+    before = store.payload_digests()
+    store.cleanup(max_age_s=0)  # leftovers of the killed writer (temp files, unreferenced arrays)
+    files = [p.name for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert not [f for f in files if f.endswith(".tmp")]
+    assert len([f for f in files if f.endswith(".npz")]) == len(keys) == len([f for f in files if f.endswith(".json")])
+    assert store.payload_digests() == before and store.invalid() == []
+
+
+def test_cleanup_keeps_young_files_and_referenced_arrays(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    _save(store, arrays={"a": np.ones(2)})
+    d = store.path(KEY).parent
+    (d / ".p0.json.x.tmp").write_text("partial")
+    (d / "p0.0123456789ab.npz").write_bytes(b"orphan")
+    assert store.cleanup() == []  # too young: may belong to a running writer
+    removed = sorted(p.name for p in store.cleanup(max_age_s=0))
+    assert removed == [".p0.json.x.tmp", "p0.0123456789ab.npz"]
+    assert store.has(KEY) and store.load(KEY).arrays["a"].sum() == 2

@@ -24,6 +24,15 @@ from interp.scoring import (
 )
 from interp.testing import tiny_model
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine oversubscription costs 10-20x."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 CANDIDATES = ["Paris", "Rome", "New York", "Madrid", "Portuguese", "Japanese cheese",
               "Berlin Germany", "water"]
 FACTS = [("The capital of [X] is [Y].", "France"), ("[X] is located in [Y]", "Paris"),
@@ -31,10 +40,10 @@ FACTS = [("The capital of [X] is [Y].", "France"), ("[X] is located in [Y]", "Pa
          ("[X] was born in [Y]", "She")]
 
 
-@pytest.fixture(scope="module", params=[("llama", True), ("gemma3", False)], ids=["llama-chat", "gemma3-base"])
+@pytest.fixture(scope="module", params=["tiny_llama", "tiny_gemma"])
 def model(request):
-    arch, chat = request.param
-    return tiny_model(arch, chat=chat)
+    """A tiny chat Llama and a tiny base Gemma-3 (conftest, session-scoped)."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(scope="module")
