@@ -116,7 +116,7 @@ def _config_slice(cfg: SweepConfig, key: UnitKey) -> dict:
             "dataset_path": cfg.datasets.get(key.dataset), "analysis": key.analysis,
             "prompt": key.prompt, "extra": key.extra, "limits": asdict(cfg.limits),
             "batch_size": cfg.batch_size, "representation": cfg.representation,
-            "device": cfg.device, "dtype": cfg.dtype, "source": cfg.source}
+            "device": cfg.device, "dtype": cfg.dtype, "source": cfg.source, "notes": list(cfg.notes)}
 
 
 class _Job:

@@ -1,0 +1,143 @@
+"""The sweep on tiny random models and the demo data: plan, resume after a kill, corrupt units."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from interp.config import ConfigError, load_config
+from interp.results import ResultStore
+from interp.sweep import format_plan, pending, plan, run
+
+CONFIG = """
+[sweep]
+output = "{out}"
+seed = 0
+batch_size = 4
+wikipedia = "{data}/wikipedia"
+
+[[models]]
+label = "tiny-base"
+spec = "tiny:gemma3"
+kind = "base"
+
+[[models]]
+label = "tiny-ift"
+spec = "tiny:llama-chat"
+kind = "ift"
+base = "tiny-base"
+
+[datasets]
+pararel = "{data}/pararel"
+mrpc = "{data}/mrpc"
+mmlu = "{data}/mmlu"
+
+[limits]
+pararel_relations = ["P36", "P37"]
+pararel_max_facts = 3
+mrpc_max_pairs = 8
+mmlu_subjects = ["astronomy"]
+mmlu_limit = 3
+n_boot = 50
+"""
+
+
+def write_config(tmp: Path, out: str, demo_data: Path) -> Path:
+    p = tmp / f"{out}.toml"
+    p.write_text(CONFIG.format(out=tmp / out, data=demo_data))
+    return p
+
+
+def payloads(root: Path) -> dict[str, dict]:
+    store = ResultStore(root)
+    return {str(k): store.load(k).payload for k in store.keys()}
+
+
+def test_plan_and_rerun_computes_nothing(tmp_path, demo_data):
+    cfg = load_config(write_config(tmp_path, "a", demo_data))
+    jobs = plan(cfg)
+    # per model: pararel 3 prompts + pooled, mrpc 3 + pooled, mmlu 3 + pooled
+    assert len(jobs) == 2 * (4 + 4 + 4)
+    store = ResultStore(cfg.output)
+    text = format_plan(jobs, store)
+    assert text.startswith("plan: 24 jobs, 64 units (0 stored, 64 to run)")
+    rep = run(cfg, progress=False)
+    assert rep.failed == [], rep.summary()
+    assert len(rep.computed) == 64
+    assert pending(jobs, store) == []
+    again = run(cfg, progress=False)
+    assert again.computed == [] and len(again.stored) == 64
+
+
+def test_kill_midway_then_resume_equals_uninterrupted(tmp_path, demo_data):
+    """Kill a sweep (SIGKILL) after its first units are stored; the rerun recomputes only the
+    missing units and ends with exactly the results of an uninterrupted run."""
+    ref_cfg = write_config(tmp_path, "ref", demo_data)
+    assert run(load_config(ref_cfg), progress=False).failed == []
+
+    cfg_path = write_config(tmp_path, "killed", demo_data)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "interp.cli", "sweep", str(cfg_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(out.rglob("*.json"))) < 6:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {str(k) for k in ResultStore(out).keys()}
+    assert 6 <= len(before) < 64, "the sweep was not killed midway"
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+
+    rep = run(load_config(cfg_path), progress=False)
+    assert rep.failed == []
+    assert set(rep.computed).isdisjoint(before)  # nothing already stored was recomputed
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items() if str(p).endswith(".json")
+               and p.exists())
+    assert payloads(out) == payloads(tmp_path / "ref")
+
+
+def test_corrupt_unit_is_recomputed(tmp_path, demo_data):
+    cfg = load_config(write_config(tmp_path, "c", demo_data))
+    run(cfg, progress=False)
+    store = ResultStore(cfg.output)
+    victim = next(k for k in store.keys() if k.dataset == "mrpc" and k.prompt == 0)
+    path = store.path(victim)
+    good = json.loads(path.read_text())["payload"]
+    path.write_text(path.read_text()[: len(path.read_text()) // 2])  # a truncated file
+    assert not store.has(victim)
+    rep = run(cfg, progress=False)
+    assert rep.computed == [str(victim)]
+    assert store.load(victim).payload == good
+
+
+def test_config_errors_name_the_problem(tmp_path, demo_data):
+    p = write_config(tmp_path, "bad", demo_data)
+    p.write_text(p.read_text().replace('kind = "ift"', 'kind = "chat"'))
+    with pytest.raises(ConfigError, match="kind must be 'base' or 'ift'"):
+        load_config(p)
+    p.write_text(CONFIG.format(out=tmp_path, data=demo_data).replace("[limits]", "[limits]\nfoo = 1"))
+    with pytest.raises(ConfigError, match=r"unknown \[limits\] \['foo'\]"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_failed_unit_is_reported_not_lost(tmp_path, demo_data):
+    """A unit that cannot be computed is reported with its reason; the others are stored."""
+    p = write_config(tmp_path, "f", demo_data)
+    p.write_text(p.read_text().replace(f'wikipedia = "{demo_data}/wikipedia"\n', ""))
+    cfg = load_config(p)
+    rep = run(cfg, progress=False, only=lambda j: j.dataset == "pararel" and j.prompt == 0)
+    failed = dict(rep.failed)
+    assert set(failed) == {"tiny-base / pararel / attributes / prompt 0",
+                           "tiny-ift / pararel / attributes / prompt 0"}
+    assert all("Wikipedia snippet cache" in why for why in failed.values())
+    assert len(rep.computed) == 2 * 5
