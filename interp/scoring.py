@@ -29,13 +29,17 @@ candidate's total never exceeds its first-token log-probability. Candidates are 
 of first-token log-probability and scoring stops when none left can win (ties are broken towards
 the earlier candidate, as ``argmax`` does). Single-token candidates cost nothing beyond the
 prompt's logits (Gemma-3's 262k vocabulary makes every PARAREL object a single token). For the
-remaining multi-token candidates the prompt's key/value cache is reused: the prompt prefix shared
-by all queries (chat template, instruction) is run once, each query's own tokens once (batched,
-grouped by length so that no padding is needed), and the candidates' continuation tokens as
-batched forwards on copies of that cache. When the first-token log-probabilities are given (from
-the PARAREL capture's final logits), only queries that still have a multi-token candidate in the
-race are run at all. :func:`naive_score_candidates` is the reference (one forward per query and
-one per candidate); the two agree exactly on the argmax.
+remaining multi-token candidates the prompt's key/value cache is reused: the token prefix shared
+by all queries (chat template, system prompt, instruction: 40 of SmolLM2's ~45 prompt tokens) is
+run once, each query's own tokens once (batched; the padding sits between the shared prefix and
+the query's tokens, masked out, with explicit position ids), and the candidates' continuation
+tokens in batched forwards on copies of that cache, in rounds of each query's 2, 4, 8, ... next
+best-bounded candidates. When the first-token log-probabilities are given (from the PARAREL
+capture's final logits), only queries that still have a multi-token candidate in the race are
+run at all. :func:`naive_score_candidates` is the reference (one forward per query and one per
+candidate); the two agree on the argmax and on the scores up to float error (tests: tiny models,
+SmolLM2). ``benchmarks/pararel.py`` (SmolLM2, P176, CPU): about 200x the naive loop's queries per
+second and 10x the pruning rule applied alone.
 
 The cached forwards call the Hugging Face model that the bridge wraps (``model.hf_model``: same
 weights, same logits as ``model.bridge``; a test checks it).
@@ -51,13 +55,12 @@ Example:
 from __future__ import annotations
 
 import copy
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.capture import Activations, capture, pad_left, tokenize_prompts
@@ -160,10 +163,12 @@ def _per_query_candidates(candidates: Sequence[str] | Sequence[Sequence[str]], n
 
 @dataclass
 class _CandidateSet:
+    """One distinct candidate list, tokenized once."""
+
     strings: tuple[str, ...]
     tokens: list[list[int]]
     first: Tensor  # [n_c] first token of each candidate
-    multi: list[int]  # indices of multi-token candidates
+    multi: list[int]  # indices of the multi-token candidates
 
 
 def _candidate_sets(model: Model, per_query: list[Sequence[str]]) -> tuple[list[_CandidateSet], list[int]]:
@@ -184,6 +189,54 @@ def _candidate_sets(model: Model, per_query: list[Sequence[str]]) -> tuple[list[
     return tables, which
 
 
+def _log_softmax(x: Tensor) -> Tensor:
+    return torch.log_softmax(x.float(), dim=-1)
+
+
+@dataclass
+class _Race:
+    """One query's candidates: first-token bounds, exact totals so far, and the multi-token
+    candidates still in the race (best bound first)."""
+
+    table: _CandidateSet
+    bounds: Tensor  # float64 [n_c]: first-token log-probabilities
+    totals: Tensor  # float64 [n_c]: exact totals (-inf until scored)
+    pending: list[int]
+    best: int = 0
+    best_lp: float = float("-inf")
+    n_scored: int = 0
+
+    @classmethod
+    def start(cls, table: _CandidateSet, logprobs: Float[Tensor, " d_vocab"], exhaustive: bool) -> "_Race":
+        bounds = logprobs[table.first.to(logprobs.device)].double().cpu()
+        totals = bounds.clone()
+        totals[table.multi] = float("-inf")  # single-token candidates are already exact
+        order = sorted(table.multi, key=lambda j: (-float(bounds[j]), j))
+        race = cls(table, bounds, totals, order)
+        race.settle(exhaustive)
+        return race
+
+    def settle(self, exhaustive: bool) -> None:
+        """Update the leader; drop candidates that can no longer win (each token's
+        log-probability is <= 0, so a total never exceeds its bound; ties go to the earlier
+        candidate, as ``argmax``)."""
+        self.best = int(torch.argmax(self.totals))  # the first maximum on ties
+        self.best_lp = float(self.totals[self.best])
+        if not exhaustive:
+            s, k = self.best_lp, self.best
+            self.pending = [j for j in self.pending
+                            if float(self.bounds[j]) > s or (float(self.bounds[j]) == s and j < k)]
+
+
+@dataclass
+class _Suffixes:
+    """The cache after a batch of prompts, with what continuations need to extend it."""
+
+    cache: Any
+    mask: Int[Tensor, "b kv"]  # attention mask over the cached positions
+    ends: Int[Tensor, " b"]  # position id of each row's first continuation token
+
+
 def _common_prefix(ids: list[list[int]]) -> int:
     """Length of the longest common token prefix, leaving every prompt >= 1 own token."""
     n = min(len(x) for x in ids) - 1
@@ -193,62 +246,65 @@ def _common_prefix(ids: list[list[int]]) -> int:
         while k < n and x[k] == first[k]:
             k += 1
         n = k
-        if n == 0:
-            break
     return max(n, 0)
+
+
+def _sliding_window(model: Model) -> int | None:
+    cfg = model.hf_model.config
+    w = getattr(cfg, "sliding_window", None)
+    return int(w) if w else None
 
 
 def _fork(cache: Any, rows: Tensor) -> Any:
     """A copy of a key/value cache holding the given batch rows (repeats allowed); ``cache``
-    itself is left untouched (the cache layers replace, never modify, their tensors)."""
+    itself is left untouched (cache layers replace their tensors, never modify them)."""
     new = copy.copy(cache)
     new.layers = [copy.copy(layer) for layer in cache.layers]
     new.batch_select_indices(rows)
     return new
 
 
-def _log_softmax(x: Tensor) -> Tensor:
-    return torch.log_softmax(x.float(), dim=-1)
-
-
 class _Runner:
-    """Cached forwards of the Hugging Face model: the shared prefix once, then batches of the
-    prompts' own tokens (left-padded between the prefix and the tokens: masked out, with explicit
-    position ids, so every prompt's tokens sit at their true positions), then continuations
-    (right-padded: causal attention never looks ahead, so the padding is invisible)."""
+    """Cached forwards of the Hugging Face model.
 
-    def __init__(self, model: Model, ids: list[list[int]], use_prefix: bool = True):
-        self.hf = model.hf_model
-        self.device = model.device
-        self.pad = model.pad_token_id
-        self.ids = ids
-        self.p = _common_prefix(ids) if use_prefix else 0
+    The prompts' common prefix is run once. A batch of prompts then runs its own tokens on
+    copies of that cache, left-padded *between* the prefix and the tokens (masked out, with
+    explicit position ids, so every token sits at its true position); continuations are
+    right-padded (causal attention never looks ahead). With a sliding-window model whose window
+    the sequences could exceed, the prefix is not shared: the window counts cache slots, so a
+    padding gap inside the sequence would shift it.
+    """
+
+    def __init__(self, model: Model, ids: list[list[int]], longest_continuation: int,
+                 share_prefix: bool = True):
+        self.hf, self.device, self.pad, self.ids = model.hf_model, model.device, model.pad_token_id, ids
+        window = _sliding_window(model)
+        fits = window is None or max(len(x) for x in ids) + longest_continuation <= window
+        self.p = _common_prefix(ids) if share_prefix and fits else 0
         self.prefix_cache = None
         if self.p > 0:
             toks = torch.tensor([ids[0][: self.p]], device=self.device)
             self.prefix_cache = self.hf(input_ids=toks, use_cache=True, logits_to_keep=1).past_key_values
 
-    def suffix(self, queries: list[int]) -> tuple[Any, Float[Tensor, "b d_vocab"]]:
-        """Run the own tokens of ``queries`` after the shared prefix; return the cache (with
-        the padding and the real lengths kept on ``self``) and next-token log-probabilities."""
+    def suffix(self, queries: list[int]) -> tuple[_Suffixes, Float[Tensor, "b d_vocab"]]:
+        """Run the own tokens of ``queries``; return the cache and next-token log-probs."""
         own = [self.ids[i][self.p:] for i in queries]
-        toks, mask = pad_left(own, self.pad, self.device)
+        b = len(own)
+        toks, own_mask = pad_left(own, self.pad, self.device)
         width = toks.shape[1]
         lengths = torch.tensor([len(x) for x in own], device=self.device)
-        self.mask = torch.cat([torch.ones(len(own), self.p, dtype=torch.long, device=self.device),
-                               mask], dim=1)
-        self.ends = self.p + lengths  # position of each row's first continuation token
-        pos = (self.p + torch.arange(width, device=self.device)[None] - (width - lengths)[:, None])
+        mask = torch.cat([torch.ones(b, self.p, dtype=torch.long, device=self.device), own_mask], 1)
+        pos = self.p + torch.arange(width, device=self.device)[None] - (width - lengths)[:, None]
         past = None
         if self.prefix_cache is not None:
-            past = _fork(self.prefix_cache, torch.zeros(len(own), dtype=torch.long, device=self.device))
-        out = self.hf(input_ids=toks, attention_mask=self.mask, position_ids=pos.clamp(min=0),
+            past = _fork(self.prefix_cache, torch.zeros(b, dtype=torch.long, device=self.device))
+        out = self.hf(input_ids=toks, attention_mask=mask, position_ids=pos.clamp(min=0),
                       past_key_values=past, use_cache=True, logits_to_keep=1)
-        return out.past_key_values, _log_softmax(out.logits[:, -1])
+        return _Suffixes(out.past_key_values, mask, self.p + lengths), _log_softmax(out.logits[:, -1])
 
-    def continuation(self, cache: Any, rows: list[int], tokens: list[list[int]]) -> list[float]:
+    def continuation(self, s: _Suffixes, rows: list[int], tokens: list[list[int]]) -> list[float]:
         """Sum of log P(c_t | prompt, c_<t) over t >= 1 of each candidate ``tokens[r]`` (>= 2
-        tokens), continuing cache row ``rows[r]`` of the last :meth:`suffix` call."""
+        tokens), continuing row ``rows[r]`` of ``s``."""
         width = max(len(t) for t in tokens) - 1
         inp = torch.full((len(tokens), width), self.pad, dtype=torch.long)
         tgt = torch.zeros((len(tokens), width), dtype=torch.long)
@@ -258,11 +314,10 @@ class _Runner:
             tgt[r, : len(t) - 1] = torch.tensor(t[1:])
             real[r, : len(t) - 1] = True
         idx = torch.tensor(rows, dtype=torch.long, device=self.device)
-        mask = torch.cat([self.mask[idx], torch.ones(len(rows), width, dtype=torch.long,
-                                                     device=self.device)], dim=1)
-        pos = self.ends[idx][:, None] + torch.arange(width, device=self.device)[None]
-        logits = self.hf(input_ids=inp.to(self.device), attention_mask=mask, position_ids=pos,
-                         past_key_values=_fork(cache, idx), use_cache=True).logits
+        ones = torch.ones(len(rows), width, dtype=torch.long, device=self.device)
+        pos = s.ends[idx][:, None] + torch.arange(width, device=self.device)[None]
+        logits = self.hf(input_ids=inp.to(self.device), attention_mask=torch.cat([s.mask[idx], ones], 1),
+                         position_ids=pos, past_key_values=_fork(s.cache, idx), use_cache=True).logits
         lp = _log_softmax(logits).gather(-1, tgt.to(self.device)[..., None])[..., 0].double().cpu()
         return torch.where(real, lp, 0.0).sum(-1).tolist()
 
@@ -290,7 +345,7 @@ def score_candidates(
         first_token_logprobs: the next-token log-probabilities (or logits: they are normalised
             here) of each prompt, e.g. ``acts.logits`` of a capture of the same prompts at
             ``"last"``. Without them the prompts are run here (shared prefix once).
-        batch_size: rows per forward.
+        batch_size: prompts per forward (continuations: twice as many rows).
         exhaustive: score every candidate (no pruning) and return all totals in ``scores``.
         share_prefix: run the prompts' common token prefix once (exact; on by default).
 
@@ -308,84 +363,52 @@ def score_candidates(
         raise ValueError(f"first_token_logprobs: shape {tuple(first_token_logprobs.shape)}, "
                          f"expected ({n}, {model.d_vocab}) for {n} prompts")
 
-    best = [0] * n
-    best_lp = [float("-inf")] * n
-    n_scored = [0] * n
-    bounds: list[Tensor | None] = [None] * n
-    totals: list[Tensor | None] = [None] * n
-    pending: list[list[int]] = [[] for _ in range(n)]
-
-    def init(i: int, lp: Tensor) -> None:
-        """First-token bounds; exact totals of single-token candidates; the race."""
-        t = tables[which[i]]
-        b = lp[t.first.to(lp.device)].double().cpu()
-        bounds[i] = b
-        tot = torch.full_like(b, float("-inf"))
-        single = torch.ones(len(b), dtype=torch.bool)
-        single[t.multi] = False
-        tot[single] = b[single]
-        totals[i] = tot
-        _update_best(i)
-        order = sorted(t.multi, key=lambda j: (-float(b[j]), j))
-        pending[i] = order if exhaustive else _prune(i, order)
-
-    def _update_best(i: int) -> None:
-        j = int(torch.argmax(totals[i]))  # first maximum on ties
-        best[i], best_lp[i] = j, float(totals[i][j])
-
-    def _prune(i: int, order: list[int]) -> list[int]:
-        b, s, k = bounds[i], best_lp[i], best[i]
-        return [j for j in order if float(b[j]) > s or (float(b[j]) == s and j < k)]
-
+    races: list[_Race | None] = [None] * n
     if first_token_logprobs is not None:
         with torch.inference_mode():
             for i in range(n):
-                init(i, _log_softmax(first_token_logprobs[i]))
-
-    todo = list(range(n)) if first_token_logprobs is None else [i for i in range(n) if pending[i]]
+                races[i] = _Race.start(tables[which[i]], _log_softmax(first_token_logprobs[i]), exhaustive)
+    todo = [i for i in range(n) if races[i] is None or races[i].pending]
     todo.sort(key=lambda i: len(ids[i]))  # similar lengths share a batch: little padding
     if todo:
+        longest = max(len(t) for tab in tables for t in tab.tokens)
         with torch.inference_mode():
-            runner = _Runner(model, ids, share_prefix)
+            runner = _Runner(model, ids, longest, share_prefix)
             for c in range(0, len(todo), batch_size):
                 chunk = todo[c:c + batch_size]
-                cache, lp = runner.suffix(chunk)
-                if first_token_logprobs is None:
-                    for r, i in enumerate(chunk):
-                        init(i, lp[r])
-                _race(runner, cache, chunk, tables, which, pending, totals, bounds, n_scored,
-                      2 * batch_size, exhaustive, _update_best, _prune)
+                suffixes, lp = runner.suffix(chunk)
+                for r, i in enumerate(chunk):
+                    if races[i] is None:
+                        races[i] = _Race.start(tables[which[i]], lp[r], exhaustive)
+                _run_races(runner, suffixes, [races[i] for i in chunk], 2 * batch_size, exhaustive)
+    done: list[_Race] = races  # type: ignore[assignment]
     return CandidateScores(
-        best=best, best_logprob=best_lp, n_scored=n_scored,
-        n_candidates=[len(tables[which[i]].strings) for i in range(n)],
-        scores=[t.tolist() for t in totals] if exhaustive else None,  # type: ignore[union-attr]
+        best=[r.best for r in done], best_logprob=[r.best_lp for r in done],
+        n_scored=[r.n_scored for r in done], n_candidates=[len(r.bounds) for r in done],
+        scores=[r.totals.tolist() for r in done] if exhaustive else None,
     )
 
 
-def _race(runner: _Runner, cache: Any, chunk: list[int], tables: list[_CandidateSet],
-          which: list[int], pending: list[list[int]], totals: list, bounds: list,
-          n_scored: list[int], row_batch: int, exhaustive: bool, update_best: Any,
-          prune: Any) -> None:
-    """Score the pending multi-token candidates of ``chunk`` (cache rows in chunk order) in
-    rounds: each query's next best-bounded candidates (2, 4, 8, ... a round), then re-prune."""
+def _run_races(runner: _Runner, suffixes: _Suffixes, races: list[_Race], row_batch: int,
+               exhaustive: bool) -> None:
+    """Score the pending candidates of a batch of queries (``races[r]`` is row ``r`` of
+    ``suffixes``) in rounds of each query's next 2, 4, 8, ... best-bounded candidates."""
     take = 2
-    while any(pending[i] for i in chunk):
-        rows: list[tuple[int, int, int]] = []  # (cache row, query, candidate)
-        for r, i in enumerate(chunk):
-            now, pending[i] = pending[i][:take], pending[i][take:]
-            rows += [(r, i, j) for j in now]
-        rows.sort(key=lambda x: len(tables[which[x[1]]].tokens[x[2]]))
+    while any(race.pending for race in races):
+        rows: list[tuple[int, int]] = []  # (row, candidate)
+        for r, race in enumerate(races):
+            rows += [(r, j) for j in race.pending[:take]]
+            race.pending = race.pending[take:]
+        rows.sort(key=lambda x: len(races[x[0]].table.tokens[x[1]]))
         for s in range(0, len(rows), row_batch):
             part = rows[s:s + row_batch]
-            rest = runner.continuation(cache, [r for r, _, _ in part],
-                                       [tables[which[i]].tokens[j] for _, i, j in part])
-            for (_, i, j), v in zip(part, rest):
-                totals[i][j] = float(bounds[i][j]) + v
-                n_scored[i] += 1
-        for i in chunk:
-            update_best(i)
-            if not exhaustive:
-                pending[i] = prune(i, pending[i])
+            rest = runner.continuation(suffixes, [r for r, _ in part],
+                                       [races[r].table.tokens[j] for r, j in part])
+            for (r, j), v in zip(part, rest):
+                races[r].totals[j] = float(races[r].bounds[j]) + v
+                races[r].n_scored += 1
+        for race in races:
+            race.settle(exhaustive)
         take *= 2
 
 
@@ -449,16 +472,18 @@ class ParaRelPredictions:
         correct: whether it is the gold object (unrestricted: the gold object's first token).
         logprob: log-probability of the prediction (whole sequence / first token).
         restrict: which definition produced them.
+        n_scored: per query, the multi-token candidates whose continuation was run (restricted).
     """
 
     objects: list[str]
     correct: list[bool]
     logprob: list[float]
     restrict: bool = True
+    n_scored: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"objects": self.objects, "correct": self.correct, "logprob": self.logprob,
-                "restrict": self.restrict}
+                "restrict": self.restrict, "n_scored": self.n_scored}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ParaRelPredictions":
@@ -512,7 +537,7 @@ def predict_pararel(
     s = score_candidates(model, prompts, per_query, lp, batch_size=batch_size)
     objs = [per_query[i][j] for i, j in enumerate(s.best)]
     return ParaRelPredictions(objs, [o == q.object for o, q in zip(objs, queries)],
-                              s.best_logprob, True)
+                              s.best_logprob, True, s.n_scored)
 
 
 def _predict_unrestricted(model: Model, queries: Sequence[Any], acts: Activations | None,

@@ -191,3 +191,27 @@ def test_mmlu_letter_logprobs_are_the_capture_logits(model):
     ref = acts.logits.log_softmax(-1)[:, letter_token_ids(model)]
     torch.testing.assert_close(lp, ref)
     assert lp.shape == (2, 4) and (lp <= 0).all()
+
+
+def test_sliding_window_shorter_than_the_prompts():
+    # Gemma-3's sliding window counts cache slots: a shared prefix with padding after it would
+    # shift the window, so the prefix is not shared when the sequences could exceed it.
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from interp.models import from_hf
+    from interp.testing import tiny_tokenizer
+
+    tok = tiny_tokenizer(add_bos=True, chat=False)
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                           vocab_size=len(tok), max_position_embeddings=256, sliding_window=6,
+                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                           pad_token_id=tok.pad_token_id)
+    cfg.architectures = ["Gemma3ForCausalLM"]
+    m = from_hf(Gemma3ForCausalLM(cfg), tok, name="tiny-gemma-window-6", is_chat=False)
+    ps = ["The capital of France is", "Everyone knows that the capital of Italy is",
+          "It is widely known that people in Japan speak"]
+    fast = score_candidates(m, ps, CANDIDATES, exhaustive=True)
+    ref = naive_score_candidates(m, ps, CANDIDATES)
+    np.testing.assert_allclose(fast.scores, ref.scores, atol=1e-4)

@@ -1,0 +1,145 @@
+"""The notebooks of ``notebooks/`` execute end to end (tiny models, demo data) and are committed
+without outputs.
+
+Each notebook runs in a fresh kernel of *this* Python (a kernelspec pointing at ``sys.executable``
+is installed into a temporary directory), from the ``notebooks/`` directory as Jupyter would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "notebooks"
+NAMES = ("01_quickstart.ipynb", "02_reproduce_the_paper.ipynb", "03_explore_results.ipynb")
+KERNEL = "interp-nb-test"
+
+
+@pytest.fixture(scope="module")
+def kernel_name(tmp_path_factory) -> str:
+    """A kernelspec for ``sys.executable``, found first on JUPYTER_PATH (never a stale user kernel)."""
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    from ipykernel.kernelspec import install
+
+    prefix = tmp_path_factory.mktemp("jupyter")
+    install(kernel_name=KERNEL, prefix=str(prefix))
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(prefix / "share" / "jupyter")] + ([old] if old else []))
+    yield KERNEL
+    if old is None:
+        os.environ.pop("JUPYTER_PATH", None)
+    else:
+        os.environ["JUPYTER_PATH"] = old
+
+
+def execute(name: str, kernel: str, env: dict[str, str]) -> tuple[object, float]:
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    t0 = time.perf_counter()
+    try:
+        client = nbclient.NotebookClient(nb, kernel_name=kernel, timeout=300,
+                                         resources={"metadata": {"path": str(NOTEBOOKS)}})
+        try:
+            client.execute()
+        except nbclient.exceptions.CellExecutionError as e:
+            pytest.fail(f"{name}: a cell failed:\n{e}")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb, time.perf_counter() - t0
+
+
+def errors(nb) -> list[str]:
+    return [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def text_of(nb) -> str:
+    out = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "stream":
+                out.append(o.get("text", ""))
+            elif "data" in o:
+                out.append(str(o["data"].get("text/plain", "")))
+    return "\n".join(out)
+
+
+def has_plotly_output(nb) -> bool:
+    return any("application/vnd.plotly.v1+json" in o.get("data", {}) or "text/html" in o.get("data", {})
+               for c in nb.cells for o in c.get("outputs", []))
+
+
+# TMPDIR: the notebooks' temporary results and reports go to pytest's tmp_path
+BASE_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+            "INTERP_NB_RUN_PAPER": "0"}
+
+
+def test_quickstart_runs_on_a_tiny_model(kernel_name, tmp_path):
+    nb, seconds = execute(NAMES[0], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path),
+                                                  "INTERP_NB_MODEL": "tiny:llama-chat"})
+    assert errors(nb) == []
+    text = text_of(nb)
+    assert "tiny:llama-chat" in text and "max |resid_post" in text
+    assert has_plotly_output(nb)
+    assert seconds < 120, f"quickstart took {seconds:.0f} s"
+
+
+def test_reproduce_runs_the_scaled_down_config(kernel_name, tmp_path):
+    nb, seconds = execute(NAMES[1], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path)})
+    assert errors(nb) == []
+    text = text_of(nb)
+    assert "llama-7b" in text and "plan:" in text  # the paper's config was planned
+    assert "skipped:" in text or "units computed" in text
+    assert "0 failed" in text and "wrote " in text
+    assert seconds < 60, f"the scaled-down reproduction took {seconds:.0f} s"
+
+
+def test_explore_runs_a_tiny_sweep_when_results_are_absent(kernel_name, tmp_path):
+    nb, _ = execute(NAMES[2], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path),
+                                            "INTERP_NB_RESULTS": str(tmp_path / "absent")})
+    assert errors(nb) == []
+    text = text_of(nb)
+    assert "running a tiny sweep" in text and "PARAREL prompt 0" in text and "wrote " in text
+    assert has_plotly_output(nb)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_notebooks_have_no_outputs(name):
+    import json
+
+    nb = json.loads((NOTEBOOKS / name).read_text())
+    assert nb["nbformat"] == 4
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code, f"{name} has no code cells"
+    for i, c in enumerate(code):
+        assert c.get("outputs") == [], f"{name}: code cell {i} has outputs (strip them)"
+        assert c.get("execution_count") is None, f"{name}: code cell {i} has an execution_count"
+
+
+def test_notebooks_match_their_generator():
+    """``scripts/make_notebooks.py`` is the source of the notebooks: they must be up to date."""
+    pytest.importorskip("nbformat")
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import make_notebooks
+    finally:
+        sys.path.pop(0)
+    for name, cells in make_notebooks.NOTEBOOK_CELLS.items():
+        assert (NOTEBOOKS / name).read_text() == make_notebooks.render(cells), (
+            f"{name} differs from scripts/make_notebooks.py: run python scripts/make_notebooks.py")

@@ -1,0 +1,64 @@
+"""The Ray executor: the same units as local execution, into the same store, on a local Ray
+instance with 2 CPUs started by the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from interp.config import load_config
+from interp.results import ResultStore
+from interp.sweep import run
+
+pytestmark = pytest.mark.integration
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'interp[ray]')")
+
+CONFIG = """
+[sweep]
+output = "{out}"
+batch_size = 4
+
+[[models]]
+label = "tiny-base"
+spec = "tiny:gemma3"
+kind = "base"
+
+[[models]]
+label = "tiny-ift"
+spec = "tiny:llama-chat-seed1"
+kind = "ift"
+base = "tiny-base"
+
+[datasets]
+pararel = "{data}/pararel"
+mrpc = "{data}/mrpc"
+
+[sweep.analyses]
+"""
+
+
+def _config(tmp_path, name, demo_data):
+    p = tmp_path / f"{name}.toml"
+    text = CONFIG.replace("[sweep.analyses]\n", "").format(out=tmp_path / name, data=demo_data)
+    text = text.replace("batch_size = 4", 'batch_size = 4\nanalyses = ["consistency", "gap"]')
+    text += '\n[limits]\npararel_relations = ["P36"]\npararel_max_facts = 3\nmrpc_max_pairs = 6\nn_boot = 50\n'
+    p.write_text(text)
+    return load_config(p)
+
+
+def test_ray_executor_matches_local(tmp_path, demo_data):
+    local = _config(tmp_path, "local", demo_data)
+    assert run(local, progress=False).failed == []
+    distributed = _config(tmp_path, "ray", demo_data)
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True,
+             runtime_env={"env_vars": {"TOKENIZERS_PARALLELISM": "false"}})
+    try:
+        rep = run(distributed, executor="ray", progress=False)
+    finally:
+        ray.shutdown()
+    assert rep.failed == [], rep.summary()
+    a, b = ResultStore(local.output), ResultStore(distributed.output)
+    assert sorted(map(str, a.keys())) == sorted(map(str, b.keys()))
+    assert len(a.keys()) == 2 * (4 + 4 + 4)  # consistency+gap on pararel (3 + pooled), gap on mrpc
+    for k in a.keys():
+        assert a.load(k).payload == b.load(k).payload, str(k)
