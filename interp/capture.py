@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -210,6 +211,72 @@ def pad_left(ids: Sequence[Sequence[int]], pad_id: int,
     return toks.to(device), mask.to(device)
 
 
+def common_prefix_length(ids: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common token prefix, leaving every sequence >= 1 own token."""
+    n = min(len(x) for x in ids) - 1
+    first = ids[0]
+    for x in ids[1:]:
+        k = 0
+        while k < n and x[k] == first[k]:
+            k += 1
+        n = k
+    return max(n, 0)
+
+
+def fork_cache(cache: Any, rows: Tensor) -> Any:
+    """A copy of a Hugging Face key/value cache holding the given batch rows (repeats allowed);
+    ``cache`` itself is left untouched (cache layers replace their tensors on update)."""
+    new = copy.copy(cache)
+    new.layers = [copy.copy(layer) for layer in cache.layers]
+    new.batch_select_indices(rows)
+    return new
+
+
+def sliding_window(model: Model) -> int | None:
+    """The model's attention window, if it has sliding-window layers."""
+    w = getattr(model.hf_model.config, "sliding_window", None)
+    return int(w) if w else None
+
+
+class _Prefix:
+    """The prompts' shared token prefix, run once: its key/value cache is reused by every batch.
+
+    Chat prompts share their template and instruction (SmolLM2: ~35 tokens before a ~10-token
+    query), so this removes most of the work. Not used when the prefix is short, when a kept
+    position falls inside it, or when a sliding window could be exceeded (the window counts
+    cache slots, so the padding gap between prefix and suffix would shift it)."""
+
+    MIN_TOKENS = 4
+
+    def __init__(self, model: Model, ids: list[list[int]], first_kept: int, enabled: bool):
+        self.length, self.cache = 0, None
+        window = sliding_window(model)
+        if not enabled or (window is not None and max(len(x) for x in ids) > window):
+            return
+        p = min(common_prefix_length(ids), first_kept)
+        if p < self.MIN_TOKENS:
+            return
+        toks = torch.tensor([ids[0][:p]], device=model.device)
+        with torch.inference_mode():
+            self.cache = model.hf_model(input_ids=toks, use_cache=True,
+                                        logits_to_keep=1).past_key_values
+        self.length = p
+
+    def batch(self, own: list[list[int]], pad_id: int, device: torch.device
+              ) -> tuple[Tensor, dict[str, Any]]:
+        """Left-padded own tokens of a batch and the forward's keyword arguments."""
+        toks, own_mask = pad_left(own, pad_id, device)
+        if self.cache is None:
+            return toks, {"attention_mask": own_mask}
+        b, width = toks.shape
+        lengths = torch.tensor([len(x) for x in own], device=device)
+        mask = torch.cat([torch.ones(b, self.length, dtype=torch.long, device=device), own_mask], 1)
+        pos = self.length + torch.arange(width, device=device)[None] - (width - lengths)[:, None]
+        past = fork_cache(self.cache, torch.zeros(b, dtype=torch.long, device=device))
+        return toks, {"attention_mask": mask, "position_ids": pos.clamp(min=0),
+                      "past_key_values": past}
+
+
 def unembed(model: Model, final: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_vocab"]:
     """Logits of already final-normed vectors, exactly as the model computes them."""
     x = final.to(model.device, model.dtype)
@@ -234,6 +301,7 @@ def capture(
     keep: Sequence[str] = _KEEPABLE,
     logits: bool = True,
     progress: bool | None = None,
+    share_prefix: bool = True,
 ) -> Activations | dict[str, Activations]:
     """Run ``prompts`` through ``model`` once and keep the requested positions.
 
@@ -250,6 +318,8 @@ def capture(
         keep: which of ``"resid"``, ``"attn_out"``, ``"mlp_out"`` to keep (all by default).
         logits: whether to keep the final logits at the kept positions.
         progress: show a tqdm bar (default: when there is more than one batch).
+        share_prefix: run the prompts' common token prefix (chat template, instruction) once
+            and reuse its key/value cache, when every kept position lies after it.
 
     Returns:
         :class:`Activations` (or ``{name: Activations}`` for a mapping of positions).
@@ -285,9 +355,13 @@ def capture(
     show = progress if progress is not None else len(batches) > 1
     device = model.device
 
+    prefix = _Prefix(model, ids, int(tok_index.min()), share_prefix)
+    P = prefix.length
+
     for batch in tqdm(batches, desc=f"capture {model.name}", unit="batch", disable=not show):
-        toks, mask = pad_left([ids[i] for i in batch], model.pad_token_id, device)
-        offset = toks.shape[1] - torch.tensor([len(ids[i]) for i in batch])
+        own = [ids[i][P:] for i in batch]
+        toks, forward_kwargs = prefix.batch(own, model.pad_token_id, device)
+        offset = toks.shape[1] - torch.tensor([len(x) for x in own]) - P
         gather = (tok_index[batch] + offset[:, None]).to(device)  # [b, S] padded coordinates
         rows = torch.arange(len(batch), device=device)[:, None]
         got: dict[str, list[Tensor | None]] = {k: [None] * (L + (k == "resid")) for k in keep}
@@ -313,7 +387,7 @@ def capture(
         hooks.append(("ln_final.hook_in", stop))
         with torch.inference_mode(), model.bridge.hooks(fwd_hooks=hooks):
             try:
-                model.bridge(toks, attention_mask=mask, return_type=None)
+                model.bridge(toks, return_type=None, **forward_kwargs)
             except _StopForward:
                 pass
         if not last:

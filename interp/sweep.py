@@ -24,7 +24,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -187,11 +186,3 @@ def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None
         raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def results_dir(cfg: SweepConfig) -> str:
-    return cfg.output
-
-
-def _unused(*_: Any) -> None:  # pragma: no cover
-    pass

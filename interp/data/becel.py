@@ -63,8 +63,9 @@ class Example:
 class PerturbedPair:
     """An original example and its perturbation.
 
-    ``expect_same``: True for semantic/symmetric (the prediction should equal the original's),
-    False for negational (it should differ).
+    ``expect_same``: whether a consistent model predicts the same label for both: True for
+    semantic/symmetric; for negational, whether the gold label is unchanged (False for SNLI, RTE
+    and MRPC, whose negations flip the label; True for WiC, whose ``neg_label`` equals the label).
     """
 
     task: str
@@ -150,7 +151,7 @@ def load_perturbed(task: str, kind: str, path: PathLike | None = None) -> list[P
             original, perturbed = Example(given.text_b, given.text_a, label, w), given
         if not perturbed.text_b.strip():
             raise DataFormatError(table.path, line, f"a non-empty {kind} sentence", "an empty field")
-        out.append(PerturbedPair(task, kind, original, perturbed, expect_same=kind != "negational"))
+        out.append(PerturbedPair(task, kind, original, perturbed, expect_same=kind != "negational" or original.label == perturbed.label))
     return out
 
 

@@ -56,3 +56,14 @@ def test_batch_invariance_real(smollm2, batch_size):
         single = capture(smollm2, [p])
         for name in ("resid", "attn_out", "mlp_out", "logits"):
             assert rel_err(getattr(batched, name)[i], getattr(single, name)[0]) < 1e-4, name
+
+
+def test_shared_prefix_real_chat_model(smollm2):
+    from interp.prompts import pararel_prompt
+
+    items = [pararel_prompt(smollm2, 0, "[X] is located in [Y].", s) for s in ("Rome", "Kyoto")]
+    prompts = [p for p, _ in items]
+    a = capture(smollm2, prompts, {"subject": [s for _, s in items]}, share_prefix=True)
+    b = capture(smollm2, prompts, {"subject": [s for _, s in items]}, share_prefix=False)
+    for name in ("resid", "attn_out", "mlp_out", "logits"):
+        assert rel_err(getattr(a["subject"], name), getattr(b["subject"], name)) < 1e-4, name

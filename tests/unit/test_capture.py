@@ -133,3 +133,28 @@ def test_prompt_longer_than_context(tiny):
     long = "cheese " * 400
     with pytest.raises(ValueError, match=r"prompt 1 .*longer than the model's context"):
         capture(tiny, ["ok", long])
+
+
+def test_shared_prefix_equals_full_forward(tiny_llama):
+    """Chat prompts share template + instruction: running that prefix once (its key/value cache
+    reused) gives the same activations as full forwards."""
+    from interp.prompts import pararel_prompt
+
+    items = [pararel_prompt(tiny_llama, 1, "The capital of [X] is [Y].", s)
+             for s in ("France", "Italy", "the United Kingdom", "Peru")]
+    prompts = [p for p, _ in items]
+    positions = {"last": "last", "subject": [s for _, s in items]}
+    shared = capture(tiny_llama, prompts, positions, batch_size=3, share_prefix=True)
+    full = capture(tiny_llama, prompts, positions, batch_size=3, share_prefix=False)
+    for k in positions:
+        for name in ("resid", "attn_out", "mlp_out", "final", "logits"):
+            torch.testing.assert_close(getattr(shared[k], name), getattr(full[k], name),
+                                       atol=1e-4, rtol=1e-4)
+
+
+def test_prefix_not_shared_past_a_kept_position(tiny_llama):
+    """A kept position inside the common prefix disables sharing (it must be computed)."""
+    prompts = ["The capital of France is", "The capital of Italy is"]
+    a = capture(tiny_llama, prompts, positions=1)
+    b = capture(tiny_llama, prompts, positions=1, share_prefix=False)
+    torch.testing.assert_close(a.resid, b.resid)
