@@ -54,7 +54,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,7 +62,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.capture import Activations, capture, pad_left, tokenize_prompts
+from interp.capture import (Activations, capture, common_prefix_length, fork_cache, pad_left,
+                            sliding_window, tokenize_prompts)
 from interp.models import Model
 
 LETTERS = "ABCD"
@@ -237,33 +237,6 @@ class _Suffixes:
     ends: Int[Tensor, " b"]  # position id of each row's first continuation token
 
 
-def _common_prefix(ids: list[list[int]]) -> int:
-    """Length of the longest common token prefix, leaving every prompt >= 1 own token."""
-    n = min(len(x) for x in ids) - 1
-    first = ids[0]
-    for x in ids[1:]:
-        k = 0
-        while k < n and x[k] == first[k]:
-            k += 1
-        n = k
-    return max(n, 0)
-
-
-def _sliding_window(model: Model) -> int | None:
-    cfg = model.hf_model.config
-    w = getattr(cfg, "sliding_window", None)
-    return int(w) if w else None
-
-
-def _fork(cache: Any, rows: Tensor) -> Any:
-    """A copy of a key/value cache holding the given batch rows (repeats allowed); ``cache``
-    itself is left untouched (cache layers replace their tensors, never modify them)."""
-    new = copy.copy(cache)
-    new.layers = [copy.copy(layer) for layer in cache.layers]
-    new.batch_select_indices(rows)
-    return new
-
-
 class _Runner:
     """Cached forwards of the Hugging Face model.
 
@@ -278,9 +251,9 @@ class _Runner:
     def __init__(self, model: Model, ids: list[list[int]], longest_continuation: int,
                  share_prefix: bool = True):
         self.hf, self.device, self.pad, self.ids = model.hf_model, model.device, model.pad_token_id, ids
-        window = _sliding_window(model)
+        window = sliding_window(model)
         fits = window is None or max(len(x) for x in ids) + longest_continuation <= window
-        self.p = _common_prefix(ids) if share_prefix and fits else 0
+        self.p = common_prefix_length(ids) if share_prefix and fits else 0
         self.prefix_cache = None
         if self.p > 0:
             toks = torch.tensor([ids[0][: self.p]], device=self.device)
@@ -297,7 +270,7 @@ class _Runner:
         pos = self.p + torch.arange(width, device=self.device)[None] - (width - lengths)[:, None]
         past = None
         if self.prefix_cache is not None:
-            past = _fork(self.prefix_cache, torch.zeros(b, dtype=torch.long, device=self.device))
+            past = fork_cache(self.prefix_cache, torch.zeros(b, dtype=torch.long, device=self.device))
         out = self.hf(input_ids=toks, attention_mask=mask, position_ids=pos.clamp(min=0),
                       past_key_values=past, use_cache=True, logits_to_keep=1)
         return _Suffixes(out.past_key_values, mask, self.p + lengths), _log_softmax(out.logits[:, -1])
@@ -317,7 +290,7 @@ class _Runner:
         ones = torch.ones(len(rows), width, dtype=torch.long, device=self.device)
         pos = s.ends[idx][:, None] + torch.arange(width, device=self.device)[None]
         logits = self.hf(input_ids=inp.to(self.device), attention_mask=torch.cat([s.mask[idx], ones], 1),
-                         position_ids=pos, past_key_values=_fork(s.cache, idx), use_cache=True).logits
+                         position_ids=pos, past_key_values=fork_cache(s.cache, idx), use_cache=True).logits
         lp = _log_softmax(logits).gather(-1, tgt.to(self.device)[..., None])[..., 0].double().cpu()
         return torch.where(real, lp, 0.0).sum(-1).tolist()
 
