@@ -859,11 +859,11 @@ def _pararel_items(which: int) -> Callable[[Mapping[str, Any]], dict[str, float]
     the prompts of a pooled result."""
 
     def items(d: Mapping[str, Any]) -> dict[str, float]:
-        from interp.analyses.consistency import _items
+        from interp.analyses.consistency import item_scores
 
         acc: dict[str, list[float]] = {}
         for p in d.get("prompts", [d]):
-            per = _items([tuple(k) for k in p["keys"]], p["predictions"], p["correct"])
+            per = item_scores([tuple(k) for k in p["keys"]], p["predictions"], p["correct"])
             for rel, facts in per.items():
                 for fact, vals in facts.items():
                     if math.isfinite(vals[which]):

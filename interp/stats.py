@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as _st
@@ -39,6 +40,26 @@ class Interval:
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
         return f"{self.estimate:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
+
+
+def nan_to_none(v: Any) -> Any:
+    """NaN -> None, recursively through lists, tuples and dicts (for strict JSON payloads).
+
+    >>> nan_to_none([1.0, math.nan, {"a": math.nan}])
+    [1.0, None, {'a': None}]
+    """
+    if isinstance(v, float):
+        return None if math.isnan(v) else v
+    if isinstance(v, (list, tuple)):
+        return [nan_to_none(x) for x in v]
+    if isinstance(v, dict):
+        return {k: nan_to_none(x) for k, x in v.items()}
+    return v
+
+
+def none_to_nan(x: float | None) -> float:
+    """None -> NaN (the inverse of :func:`nan_to_none` for one number)."""
+    return math.nan if x is None else float(x)
 
 
 def _nan_interval(n: int, confidence: float) -> Interval:

@@ -67,7 +67,7 @@ from interp.data import wikipedia
 from interp.data.attributes import attribute_set, filter_tokens, stopwords
 from interp.models import Model
 from interp.queries import ParaRelQuery
-from interp.stats import Interval, grouped_bootstrap_ci
+from interp.stats import Interval, grouped_bootstrap_ci, nan_to_none, none_to_nan
 
 TOP = 50
 CANDIDATES = 500
@@ -137,14 +137,6 @@ def _rate(kept: Sequence[str], attributes: AbstractSet[str]) -> float:
     return sum(t in attributes for t in kept) / len(kept) if kept else math.nan
 
 
-def _nan_to_none(x: float) -> float | None:
-    return None if x is None or math.isnan(x) else float(x)
-
-
-def _none_to_nan(x: float | None) -> float:
-    return math.nan if x is None else float(x)
-
-
 @dataclass(frozen=True)
 class AttributeRates:
     """Subject-attribute rate per layer for one model (Fig. 2).
@@ -200,11 +192,11 @@ class AttributeRates:
         return {
             "model": self.model, "normed": self.normed, "top": self.top,
             "layers": list(self.layers),
-            "rate": [{k: _nan_to_none(v) if isinstance(v, float) else v
+            "rate": [{k: nan_to_none(v) if isinstance(v, float) else v
                       for k, v in iv.to_dict().items()} for iv in self.rate],
-            "per_relation": {r: [_nan_to_none(v) for v in vs] for r, vs in self.per_relation.items()},
+            "per_relation": {r: [nan_to_none(v) for v in vs] for r, vs in self.per_relation.items()},
             "items": [list(it) for it in self.items],
-            "item_rates": [[_nan_to_none(v) for v in row] for row in self.item_rates],
+            "item_rates": [[nan_to_none(v) for v in row] for row in self.item_rates],
             "n_queries": self.n_queries, "n_distinct_prompts": self.n_distinct_prompts,
             "excluded_subjects": list(self.excluded_subjects),
             "n_excluded_queries": self.n_excluded_queries, "n_short": self.n_short,
@@ -216,11 +208,11 @@ class AttributeRates:
         return cls(
             model=d["model"], normed=bool(d["normed"]), top=int(d["top"]),
             layers=tuple(int(x) for x in d["layers"]),
-            rate=tuple(Interval(**{k: _none_to_nan(v) if k in ("estimate", "low", "high") else v
+            rate=tuple(Interval(**{k: none_to_nan(v) if k in ("estimate", "low", "high") else v
                                    for k, v in iv.items()}) for iv in d["rate"]),
-            per_relation={r: tuple(_none_to_nan(v) for v in vs) for r, vs in d["per_relation"].items()},
+            per_relation={r: tuple(none_to_nan(v) for v in vs) for r, vs in d["per_relation"].items()},
             items=tuple((r, s) for r, s in d["items"]),
-            item_rates=tuple(tuple(_none_to_nan(v) for v in row) for row in d["item_rates"]),
+            item_rates=tuple(tuple(none_to_nan(v) for v in row) for row in d["item_rates"]),
             n_queries=int(d["n_queries"]), n_distinct_prompts=int(d["n_distinct_prompts"]),
             excluded_subjects=tuple(d["excluded_subjects"]),
             n_excluded_queries=int(d["n_excluded_queries"]), n_short=int(d["n_short"]),

@@ -182,7 +182,7 @@ def _item_consistency(preds: Sequence[str]) -> float:
     return same / (k * (k - 1) // 2)
 
 
-def _items(keys: Sequence[tuple[str, int, int]], preds: Sequence[str], correct: Sequence[bool]
+def item_scores(keys: Sequence[tuple[str, int, int]], preds: Sequence[str], correct: Sequence[bool]
            ) -> dict[str, dict[int, tuple[float, float]]]:
     """{relation: {fact_index: (accuracy, consistency)}} in first-seen order."""
     groups: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -224,7 +224,7 @@ def pararel_consistency(
     dup = [k for k, c in Counter(keys).items() if c > 1]
     if dup:
         raise ValueError(f"queries: duplicated (relation, fact_index, pattern_index) {dup[:3]}")
-    items = _items(keys, preds, corr)
+    items = item_scores(keys, preds, corr)
     patterns: dict[str, set[int]] = defaultdict(set)
     n_q: Counter[str] = Counter()
     for rel, _, p in keys:
@@ -326,7 +326,7 @@ def combine_prompts(results: Sequence[ParaRelConsistency], *, n_boot: int = 1000
     nanmean = lambda xs: float(np.mean(xs)) if xs else math.nan  # noqa: E731
     accs = [r.accuracy.estimate for r in results]
     cons = [r.consistency.estimate for r in results if not math.isnan(r.consistency.estimate)]
-    per_prompt = [_items(r.keys, r.predictions, r.correct) for r in results]
+    per_prompt = [item_scores(r.keys, r.predictions, r.correct) for r in results]
     acc_groups, cons_groups = [], []
     rel_acc: dict[str, float] = {}
     rel_cons: dict[str, float] = {}

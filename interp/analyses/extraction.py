@@ -46,19 +46,11 @@ from torch import Tensor
 from interp import lens
 from interp.capture import Activations
 from interp.models import Model
-from interp.stats import Interval, pearson
+from interp.stats import Interval, pearson, nan_to_none, none_to_nan
 
 BLOCKS = ("mhsa", "mlp")
 DEFAULT_NORMED = lens.DEFAULT_NORMED
 CONFIDENCE = 0.95
-
-
-def _nan_to_none(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
-def _none_to_nan(x: float | None) -> float:
-    return math.nan if x is None else float(x)
 
 
 @dataclass(frozen=True)
@@ -88,9 +80,9 @@ class EventRates:
     def to_dict(self) -> dict:
         ivs = self.intervals
         return {"counts": list(self.counts), "n": self.n,
-                "rates": [_nan_to_none(r) for r in self.rates],
-                "low": [_nan_to_none(iv.low) for iv in ivs],
-                "high": [_nan_to_none(iv.high) for iv in ivs]}
+                "rates": [nan_to_none(r) for r in self.rates],
+                "low": [nan_to_none(iv.low) for iv in ivs],
+                "high": [nan_to_none(iv.high) for iv in ivs]}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "EventRates":
@@ -335,20 +327,20 @@ class CorrelationTable:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"models": list(self.models), "consistency": [_nan_to_none(c) for c in self.consistency],
+        return {"models": list(self.models), "consistency": [nan_to_none(c) for c in self.consistency],
                 "split": self.split, "alpha": self.alpha, "reason": self.reason,
                 "dropped": list(self.dropped),
-                "rows": [{"block": r.block, "layer": r.layer, "r": _nan_to_none(r.r),
-                          "p_value": _nan_to_none(r.p_value), "n": r.n} for r in self.rows]}
+                "rows": [{"block": r.block, "layer": r.layer, "r": nan_to_none(r.r),
+                          "p_value": nan_to_none(r.p_value), "n": r.n} for r in self.rows]}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "CorrelationTable":
         return cls(models=tuple(d["models"]),
-                   consistency=tuple(_none_to_nan(c) for c in d["consistency"]),
+                   consistency=tuple(none_to_nan(c) for c in d["consistency"]),
                    split=d["split"], alpha=float(d["alpha"]), reason=d.get("reason"),
                    dropped=tuple(d.get("dropped", ())),
-                   rows=tuple(CorrelationRow(r["block"], int(r["layer"]), _none_to_nan(r["r"]),
-                                             _none_to_nan(r["p_value"]), int(r["n"]))
+                   rows=tuple(CorrelationRow(r["block"], int(r["layer"]), none_to_nan(r["r"]),
+                                             none_to_nan(r["p_value"]), int(r["n"]))
                               for r in d["rows"]))
 
 

@@ -320,10 +320,9 @@ def finetune_classifier(
         steps = epochs * math.ceil(len(train) / batch_size)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / steps))
         rng = np.random.default_rng(seed)
-        best_acc, best_state, best_epoch, stale, run = -1.0, None, 0, 0, 0
+        best_acc, best_state, best_epoch, stale = -1.0, None, 0, 0
         for epoch in range(epochs):
             module.train()
-            run = epoch + 1
             with torch.enable_grad():
                 for idx, toks, mask in _batches(model, task, train, rng.permutation(len(train)).tolist(),
                                                 batch_size, max_length):

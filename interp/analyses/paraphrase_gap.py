@@ -47,7 +47,7 @@ from torch import Tensor
 
 from interp.capture import Activations
 from interp.prompts import sentence_prompt
-from interp.stats import Interval
+from interp.stats import Interval, nan_to_none
 
 REPRESENTATIONS = ("post_norm", "pre_norm")
 SPLITS = ("all", "consistent", "inconsistent")
@@ -344,17 +344,6 @@ def _macro_boot(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndar
 # Results
 
 
-def _clean(v: Any) -> Any:
-    """Lists/tuples/floats with NaN -> None (strict JSON)."""
-    if isinstance(v, float):
-        return None if math.isnan(v) else v
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    return v
-
-
 def _nan(v: Any) -> Any:
     if v is None:
         return math.nan
@@ -401,7 +390,7 @@ class GapResult:
     per_prompt: tuple["GapResult", ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict:
-        return _clean({
+        return nan_to_none({
             "cos_para": self.cos_para.to_dict(), "cos_nonpara": self.cos_nonpara.to_dict(),
             "gap": self.gap.to_dict(), "n_sets": self.n_sets, "n_pairs": self.n_pairs,
             "n_nonpairs": self.n_nonpairs, "n_excluded": self.n_excluded,
@@ -455,7 +444,7 @@ class LayerGap:
         return [i.estimate for i in ivs], [i.low for i in ivs], [i.high for i in ivs]
 
     def to_dict(self) -> dict:
-        return _clean({
+        return nan_to_none({
             "cos_para": [i.to_dict() for i in self.cos_para],
             "cos_nonpara": [i.to_dict() for i in self.cos_nonpara],
             "gap": [i.to_dict() for i in self.gap], "n_sets": self.n_sets, "n_pairs": self.n_pairs,

@@ -37,7 +37,6 @@ from torch import Tensor
 
 from interp.analyses.paraphrase_gap import (
     _check_vectors,
-    _clean,
     _interval,
     _nan,
     _quiet,
@@ -46,7 +45,7 @@ from interp.analyses.paraphrase_gap import (
     percentile_intervals,
 )
 from interp.capture import Activations
-from interp.stats import Interval
+from interp.stats import Interval, nan_to_none
 
 #: Above this many candidate pairs per relation, pairs are drawn by rejection sampling.
 _ENUMERATE_MAX = 1_000_000
@@ -143,7 +142,7 @@ class RelationCurves:
         return [i.estimate for i in getattr(self, which)]
 
     def to_dict(self) -> dict:
-        return _clean({
+        return nan_to_none({
             "different": [i.to_dict() for i in self.different],
             "same": [i.to_dict() for i in self.same],
             "relations": list(self.relations), "excluded": list(self.excluded),
@@ -367,7 +366,7 @@ class ModelsCurves:
 
     def to_dict(self) -> dict:
         d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
-        return _clean(d)
+        return nan_to_none(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelsCurves":
