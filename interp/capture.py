@@ -298,8 +298,8 @@ def capture(
     positions: PositionsArg = "last",
     *,
     batch_size: int = 16,
-    keep: Sequence[str] = _KEEPABLE,
-    logits: bool = True,
+    keep: Sequence[str] | Mapping[str, Sequence[str]] = _KEEPABLE,
+    logits: bool | Sequence[str] = True,
     progress: bool | None = None,
     share_prefix: bool = True,
 ) -> Activations | dict[str, Activations]:
@@ -315,8 +315,11 @@ def capture(
             several positions per prompt from the same forward (then a ``dict`` of
             :class:`Activations` is returned).
         batch_size: prompts per forward. Results do not depend on it.
-        keep: which of ``"resid"``, ``"attn_out"``, ``"mlp_out"`` to keep (all by default).
-        logits: whether to keep the final logits at the kept positions.
+        keep: which of ``"resid"``, ``"attn_out"``, ``"mlp_out"`` to keep (all by default); with
+            a mapping of positions, also a mapping ``{name: kinds}`` (missing names keep nothing).
+        logits: whether to keep the final logits at the kept positions; with a mapping of
+            positions, also the names of the position sets that need them. Logits are
+            ``[n, d_vocab]`` float32 per set (1 MB per prompt for a 262k vocabulary).
         progress: show a tqdm bar (default: when there is more than one batch).
         share_prefix: run the prompts' common token prefix (chat template, instruction) once
             and reuse its key/value cache, when every kept position lies after it.
@@ -334,21 +337,22 @@ def capture(
         >>> acts["subject"].resid.shape  # doctest: +SKIP
         torch.Size([1, 31, 576])
     """
-    unknown = set(keep) - set(_KEEPABLE)
-    if unknown:
-        raise ValueError(f"keep: unknown {sorted(unknown)}; choose from {_KEEPABLE}")
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     ids = tokenize_prompts(model, prompts)
     sets, as_mapping = _normalise_positions(positions, len(ids))
     names = list(sets)
+    keep_of, logit_sets = _normalise_keep(keep, logits, names, as_mapping)
+    kinds = [k for k in _KEEPABLE if any(k in keep_of[name] for name in names)]
+    # per kind, the position sets (columns of ``tok_index``) that keep it
+    sel = {k: [s for s, name in enumerate(names) if k in keep_of[name]] for k in kinds}
     tok_index = torch.tensor(
         [[_resolve_position(model, i, prompts[i], ids[i], sets[k][i]) for k in names]
          for i in range(len(ids))], dtype=torch.long)  # [n, n_sets]
 
     n, L, S = len(ids), model.n_layers, len(names)
     order = sorted(range(n), key=lambda i: len(ids[i]))
-    stores: dict[str, list[Tensor]] = {k: [] for k in keep}
+    stores: dict[str, list[Tensor]] = {k: [] for k in kinds}
     final_resid: list[Tensor] = []
     hook_names = {"resid": "hook_resid_post", "attn_out": "hook_attn_out", "mlp_out": "hook_mlp_out"}
     batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
@@ -364,12 +368,13 @@ def capture(
         offset = toks.shape[1] - torch.tensor([len(x) for x in own]) - P
         gather = (tok_index[batch] + offset[:, None]).to(device)  # [b, S] padded coordinates
         rows = torch.arange(len(batch), device=device)[:, None]
-        got: dict[str, list[Tensor | None]] = {k: [None] * (L + (k == "resid")) for k in keep}
+        got: dict[str, list[Tensor | None]] = {k: [None] * (L + (k == "resid")) for k in kinds}
         last: list[Tensor] = []
+        where = {k: gather[:, sel[k]] for k in kinds}
 
         def keeper(kind: str, slot: int):
             def fn(t: Tensor, hook: Any) -> Tensor:
-                got[kind][slot] = t[rows, gather].float()
+                got[kind][slot] = t[rows, where[kind]].float()
                 return t
             return fn
 
@@ -378,7 +383,7 @@ def capture(
             raise _StopForward
 
         hooks: list[tuple[str, Any]] = []
-        for kind in keep:
+        for kind in kinds:
             if kind == "resid":
                 hooks.append(("blocks.0.hook_resid_pre", keeper("resid", 0)))
             for layer in range(L):
@@ -392,8 +397,8 @@ def capture(
                 pass
         if not last:
             raise RuntimeError("the final-norm hook did not fire: unsupported architecture?")
-        for kind in keep:
-            stores[kind].append(torch.stack(got[kind], dim=2).cpu())  # [b, S, L(+1), d]
+        for kind in kinds:
+            stores[kind].append(torch.stack(got[kind], dim=2).cpu())  # [b, S_kind, L(+1), d]
         final_resid.append(last[0])
 
     inverse = torch.empty(n, dtype=torch.long)
@@ -401,20 +406,56 @@ def capture(
     kept = {k: torch.cat(v)[inverse] for k, v in stores.items()}
     with torch.inference_mode():
         fr = torch.cat(final_resid)[inverse.to(device)]  # [n, S, d]
-        normed = final_norm(model, fr.reshape(n * S, -1))
-        lg = unembed(model, normed).float().reshape(n, S, -1).cpu() if logits else None
-        normed = normed.float().reshape(n, S, -1).cpu()
+        normed = final_norm(model, fr.reshape(n * S, -1)).reshape(n, S, -1)
+        lg = {name: _chunked_unembed(model, normed[:, s]) for s, name in enumerate(names)
+              if name in logit_sets}
+        normed = normed.float().cpu()
+
+    def column(kind: str, s: int) -> Tensor | None:
+        return kept[kind][:, sel[kind].index(s)] if kind in kept and s in sel[kind] else None
 
     out = {
         name: Activations(
-            resid=kept["resid"][:, s] if "resid" in kept else None,
-            attn_out=kept["attn_out"][:, s] if "attn_out" in kept else None,
-            mlp_out=kept["mlp_out"][:, s] if "mlp_out" in kept else None,
-            final=normed[:, s],
-            logits=lg[:, s] if lg is not None else None,
-            token_index=tok_index[:, s].clone(),
-            tokens=ids,
+            resid=column("resid", s), attn_out=column("attn_out", s),
+            mlp_out=column("mlp_out", s), final=normed[:, s], logits=lg.get(name),
+            token_index=tok_index[:, s].clone(), tokens=ids,
         )
         for s, name in enumerate(names)
     }
     return out if as_mapping else out["_"]
+
+
+def _normalise_keep(keep: Sequence[str] | Mapping[str, Sequence[str]],
+                    logits: bool | Sequence[str], names: list[str],
+                    as_mapping: bool) -> tuple[dict[str, tuple[str, ...]], set[str]]:
+    """-> ({position set: kinds kept}, position sets that keep logits)."""
+    if isinstance(keep, Mapping):
+        if not as_mapping:
+            raise ValueError("keep: a mapping {name: kinds} needs a mapping of positions")
+        extra = set(keep) - set(names)
+        if extra:
+            raise ValueError(f"keep: unknown position sets {sorted(extra)}; positions are {names}")
+        keep_of = {name: tuple(keep.get(name, ())) for name in names}
+    else:
+        keep_of = {name: tuple(keep) for name in names}
+    for name, kinds in keep_of.items():
+        unknown = set(kinds) - set(_KEEPABLE)
+        if isinstance(kinds, str) or unknown:
+            raise ValueError(f"keep: unknown {sorted(unknown) or kinds!r}; choose from {_KEEPABLE}")
+    if isinstance(logits, bool):
+        return keep_of, set(names) if logits else set()
+    if isinstance(logits, str) or not as_mapping:
+        raise ValueError("logits: True/False, or the names of position sets (with a mapping of "
+                         "positions)")
+    extra = set(logits) - set(names)
+    if extra:
+        raise ValueError(f"logits: unknown position sets {sorted(extra)}; positions are {names}")
+    return keep_of, set(logits)
+
+
+def _chunked_unembed(model: Model, normed: Tensor, chunk: int = 256) -> Tensor:
+    """float32 CPU logits of final-normed vectors, ``chunk`` rows at a time (bounded memory)."""
+    out = torch.empty((normed.shape[0], model.d_vocab), dtype=torch.float32)
+    for i in range(0, normed.shape[0], chunk):
+        out[i:i + chunk] = unembed(model, normed[i:i + chunk]).float().cpu()
+    return out

@@ -189,7 +189,8 @@ def _pararel_job(j: _Job) -> None:
     acts = j.timed("capture_s", lambda: capture(
         model, [q.prompt for q in queries],
         positions={"last": "last", "subject": [q.subject_span for q in queries]},
-        batch_size=cfg.batch_size))
+        keep={"last": ("resid", "attn_out", "mlp_out"), "subject": ("resid",)},
+        logits=["last"], batch_size=cfg.batch_size))
     last, subj = acts["last"], acts["subject"]
 
     cons_key = j.key("consistency") if j.wanted("consistency") else None

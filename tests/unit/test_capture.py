@@ -158,3 +158,20 @@ def test_prefix_not_shared_past_a_kept_position(tiny_llama):
     a = capture(tiny_llama, prompts, positions=1)
     b = capture(tiny_llama, prompts, positions=1, share_prefix=False)
     torch.testing.assert_close(a.resid, b.resid)
+
+
+def test_keep_and_logits_per_position_set(tiny_llama):
+    text = "The capital of France is"
+    pos = {"last": "last", "subject": [Span.of(text, "France")]}
+    acts = capture(tiny_llama, [text], pos, keep={"last": ("resid", "mlp_out"), "subject": ("resid",)},
+                   logits=["last"])
+    full = capture(tiny_llama, [text], pos)
+    assert acts["subject"].attn_out is None and acts["subject"].mlp_out is None
+    assert acts["subject"].logits is None and acts["last"].attn_out is None
+    torch.testing.assert_close(acts["subject"].resid, full["subject"].resid)
+    torch.testing.assert_close(acts["last"].mlp_out, full["last"].mlp_out)
+    torch.testing.assert_close(acts["last"].logits, full["last"].logits)
+    with pytest.raises(ValueError, match="unknown position sets"):
+        capture(tiny_llama, [text], pos, logits=["nope"])
+    with pytest.raises(ValueError, match="needs a mapping of positions"):
+        capture(tiny_llama, [text], keep={"last": ("resid",)})
