@@ -7,7 +7,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from interp.analyses.consistency import (
     MMLUSpread,
@@ -30,12 +29,6 @@ from interp.scoring import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_fast_scoring_equals_naive_loop_on_smollm2(smollm2, shared_data):

@@ -25,13 +25,6 @@ from interp.data import becel, demo_path
 from interp.data.becel import Example
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine oversubscription costs 10-20x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_becel_text_formats():

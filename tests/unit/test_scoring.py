@@ -25,13 +25,6 @@ from interp.scoring import (
 from interp.testing import tiny_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine oversubscription costs 10-20x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 CANDIDATES = ["Paris", "Rome", "New York", "Madrid", "Portuguese", "Japanese cheese",
               "Berlin Germany", "water"]
