@@ -380,7 +380,7 @@ def run_job(ctx: Context, job: Any, store: ResultStore) -> tuple[list[UnitKey], 
     """Compute the missing units of ``job``; return (units saved, [(unit, reason) failed])."""
     j = _Job(ctx, job, store)
     try:
-        if job.prompt == "all" and not job.extra:
+        if job.pooled:
             _pool(j)
         else:
             _RUNNERS[job.dataset](j)

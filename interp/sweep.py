@@ -44,6 +44,11 @@ class Job:
     units: tuple[UnitKey, ...]
 
     @property
+    def pooled(self) -> bool:
+        """Whether the job pools other jobs' stored per-prompt units (runs no model)."""
+        return self.prompt == "all" and not self.extra
+
+    @property
     def name(self) -> str:
         tail = f" {self.extra}" if self.extra else ""
         return f"{self.model} / {self.dataset} / prompt {self.prompt}{tail}"
@@ -110,12 +115,11 @@ def format_plan(jobs: Sequence[Job], store: ResultStore) -> str:
 
 
 def _run_local(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
-               report: SweepReport, progress: bool) -> None:
+               report: SweepReport, progress: bool, n_units: int) -> None:
     from interp.pipeline import Context, run_job
 
     ctx = Context(cfg)
-    todo = [u for j in jobs for u in j.units if not store.has(u)]
-    bar = tqdm(total=len(todo), desc="sweep", unit="unit", disable=not progress)
+    bar = tqdm(total=n_units, desc="sweep", unit="unit", disable=not progress)
     try:
         for job in jobs:
             bar.set_postfix_str(job.name)
@@ -134,7 +138,7 @@ def _next_model(jobs: Sequence[Job], job: Job) -> str | None:
 
 
 def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: SweepReport,
-             progress: bool, address: str | None) -> None:
+             progress: bool, address: str | None, stored: set[str]) -> None:
     try:
         import ray
     except ImportError:
@@ -146,8 +150,8 @@ def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: 
     has_gpu = ray.cluster_resources().get("GPU", 0) > 0
     remote = ray.remote(num_gpus=1 if has_gpu else 0, num_cpus=1)(ray_job)
     # pooled units need the per-prompt units of every other job: run them last, locally
-    per_prompt = [j for j in jobs if j.prompt != "all" or j.extra]
-    pooled = [j for j in jobs if j.prompt == "all" and not j.extra]
+    per_prompt = [j for j in jobs if not j.pooled]
+    pooled = [j for j in jobs if j.pooled]
     refs = {remote.remote(cfg, j, str(store.root)): j for j in per_prompt}
     bar = tqdm(total=len(refs), desc="sweep (ray)", unit="job", disable=not progress)
     while refs:
@@ -159,7 +163,8 @@ def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: 
         bar.set_postfix_str(job.name)
         bar.update(1)
     bar.close()
-    _run_local(cfg, pooled, store, report, progress)
+    _run_local(cfg, pooled, store, report, progress,
+               sum(str(u) not in stored for j in pooled for u in j.units))
 
 
 def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None,
@@ -176,12 +181,14 @@ def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None
     store = ResultStore(cfg.output)
     jobs = [j for j in plan(cfg) if only is None or only(j)]
     report = SweepReport()
-    report.stored = [str(u) for j in jobs for u in j.units if store.has(u)]
-    todo = pending(jobs, store)
+    report.stored = [str(u) for j in jobs for u in j.units if store.has(u)]  # validates each once
+    stored = set(report.stored)
+    todo = [j for j in jobs if any(str(u) not in stored for u in j.units)]
     if executor == "local":
-        _run_local(cfg, todo, store, report, progress)
+        _run_local(cfg, todo, store, report, progress,
+                   sum(str(u) not in stored for j in todo for u in j.units))
     elif executor == "ray":
-        _run_ray(cfg, todo, store, report, progress, address)
+        _run_ray(cfg, todo, store, report, progress, address, stored)
     else:
         raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
     report.seconds = time.perf_counter() - t0

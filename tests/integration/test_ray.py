@@ -17,6 +17,7 @@ CONFIG = """
 [sweep]
 output = "{out}"
 batch_size = 4
+analyses = ["consistency", "gap"]
 
 [[models]]
 label = "tiny-base"
@@ -33,16 +34,17 @@ base = "tiny-base"
 pararel = "{data}/pararel"
 mrpc = "{data}/mrpc"
 
-[sweep.analyses]
+[limits]
+pararel_relations = ["P36"]
+pararel_max_facts = 3
+mrpc_max_pairs = 6
+n_boot = 50
 """
 
 
 def _config(tmp_path, name, demo_data):
     p = tmp_path / f"{name}.toml"
-    text = CONFIG.replace("[sweep.analyses]\n", "").format(out=tmp_path / name, data=demo_data)
-    text = text.replace("batch_size = 4", 'batch_size = 4\nanalyses = ["consistency", "gap"]')
-    text += '\n[limits]\npararel_relations = ["P36"]\npararel_max_facts = 3\nmrpc_max_pairs = 6\nn_boot = 50\n'
-    p.write_text(text)
+    p.write_text(CONFIG.format(out=tmp_path / name, data=demo_data))
     return load_config(p)
 
 
