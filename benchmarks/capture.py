@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from interp import capture, load_model
-from interp.capture import pad_left
+from interp.kv_cache import pad_left
 
 WORDS = ("the quick brown fox jumps over a lazy dog while researchers study how language models "
          "store facts about cities countries languages and famous people in their layers").split()

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -31,6 +31,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from interp.kv_cache import SharedPrefix, checked
 from interp.models import Model
 
 
@@ -155,7 +156,7 @@ def _resolve_position(model: Model, i: int, prompt: Any, ids: list[int], pos: Po
         if not 0 <= pos.start < pos.end <= len(prompt):
             raise ValueError(f"{_describe(i, prompt)}: span {pos.start}:{pos.end} is not inside "
                              f"the prompt ({len(prompt)} characters)")
-        enc = model.tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
+        enc = model.encode(prompt, return_offsets_mapping=True)
         hits = [t for t, (s, e) in enumerate(enc["offset_mapping"])
                 if e > s and s < pos.end and e > pos.start]
         if not hits:
@@ -197,84 +198,6 @@ def tokenize_prompts(model: Model, prompts: Sequence[str | Sequence[int]]) -> li
                              f"context of {model.n_ctx}")
         out.append(ids)
     return out
-
-
-def pad_left(ids: Sequence[Sequence[int]], pad_id: int,
-             device: torch.device) -> tuple[Int[Tensor, "b pos"], Int[Tensor, "b pos"]]:
-    """Left-pad token lists into ``(tokens, attention_mask)``."""
-    width = max(len(x) for x in ids)
-    toks = torch.full((len(ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for r, x in enumerate(ids):
-        toks[r, width - len(x):] = torch.tensor(x, dtype=torch.long)
-        mask[r, width - len(x):] = 1
-    return toks.to(device), mask.to(device)
-
-
-def common_prefix_length(ids: Sequence[Sequence[int]]) -> int:
-    """Length of the longest common token prefix, leaving every sequence >= 1 own token."""
-    n = min(len(x) for x in ids) - 1
-    first = ids[0]
-    for x in ids[1:]:
-        k = 0
-        while k < n and x[k] == first[k]:
-            k += 1
-        n = k
-    return max(n, 0)
-
-
-def fork_cache(cache: Any, rows: Tensor) -> Any:
-    """A copy of a Hugging Face key/value cache holding the given batch rows (repeats allowed);
-    ``cache`` itself is left untouched (cache layers replace their tensors on update)."""
-    new = copy.copy(cache)
-    new.layers = [copy.copy(layer) for layer in cache.layers]
-    new.batch_select_indices(rows)
-    return new
-
-
-def sliding_window(model: Model) -> int | None:
-    """The model's attention window, if it has sliding-window layers."""
-    w = getattr(model.hf_model.config, "sliding_window", None)
-    return int(w) if w else None
-
-
-class _Prefix:
-    """The prompts' shared token prefix, run once: its key/value cache is reused by every batch.
-
-    Chat prompts share their template and instruction (SmolLM2: ~35 tokens before a ~10-token
-    query), so this removes most of the work. Not used when the prefix is short, when a kept
-    position falls inside it, or when a sliding window could be exceeded (the window counts
-    cache slots, so the padding gap between prefix and suffix would shift it)."""
-
-    MIN_TOKENS = 4
-
-    def __init__(self, model: Model, ids: list[list[int]], first_kept: int, enabled: bool):
-        self.length, self.cache = 0, None
-        window = sliding_window(model)
-        if not enabled or (window is not None and max(len(x) for x in ids) > window):
-            return
-        p = min(common_prefix_length(ids), first_kept)
-        if p < self.MIN_TOKENS:
-            return
-        toks = torch.tensor([ids[0][:p]], device=model.device)
-        with torch.inference_mode():
-            self.cache = model.hf_model(input_ids=toks, use_cache=True,
-                                        logits_to_keep=1).past_key_values
-        self.length = p
-
-    def batch(self, own: list[list[int]], pad_id: int, device: torch.device
-              ) -> tuple[Tensor, dict[str, Any]]:
-        """Left-padded own tokens of a batch and the forward's keyword arguments."""
-        toks, own_mask = pad_left(own, pad_id, device)
-        if self.cache is None:
-            return toks, {"attention_mask": own_mask}
-        b, width = toks.shape
-        lengths = torch.tensor([len(x) for x in own], device=device)
-        mask = torch.cat([torch.ones(b, self.length, dtype=torch.long, device=device), own_mask], 1)
-        pos = self.length + torch.arange(width, device=device)[None] - (width - lengths)[:, None]
-        past = fork_cache(self.cache, torch.zeros(b, dtype=torch.long, device=device))
-        return toks, {"attention_mask": mask, "position_ids": pos.clamp(min=0),
-                      "past_key_values": past}
 
 
 def unembed(model: Model, final: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_vocab"]:
@@ -359,12 +282,15 @@ def capture(
     show = progress if progress is not None else len(batches) > 1
     device = model.device
 
-    prefix = _Prefix(model, ids, int(tok_index.min()), share_prefix)
+    # the shared prefix (chat template, instruction) runs once, when every kept position is after it
+    prefix = SharedPrefix(model, ids, limit=int(tok_index.min()), enabled=share_prefix,
+                          min_tokens=4)
     P = prefix.length
 
     for batch in tqdm(batches, desc=f"capture {model.name}", unit="batch", disable=not show):
         own = [ids[i][P:] for i in batch]
-        toks, forward_kwargs = prefix.batch(own, model.pad_token_id, device)
+        inputs = prefix.batch(own)
+        toks = inputs.tokens
         offset = toks.shape[1] - torch.tensor([len(x) for x in own]) - P
         gather = (tok_index[batch] + offset[:, None]).to(device)  # [b, S] padded coordinates
         rows = torch.arange(len(batch), device=device)[:, None]
@@ -390,11 +316,16 @@ def capture(
                 hooks.append((f"blocks.{layer}.{hook_names[kind]}",
                               keeper(kind, layer + (kind == "resid"))))
         hooks.append(("ln_final.hook_in", stop))
-        with torch.inference_mode(), model.bridge.hooks(fwd_hooks=hooks):
+        with torch.inference_mode(), model.bridge.hooks(fwd_hooks=hooks), warnings.catch_warnings():
+            # the bridge's forward names the cache ``past_key_values``; transformers >= 5.24
+            # renames it (FutureWarning), and the bridge attention is patched to read either
+            warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
             try:
-                model.bridge(toks, return_type=None, **forward_kwargs)
+                model.bridge(toks, return_type=None, **inputs.kwargs())
             except _StopForward:
                 pass
+        if inputs.past is not None:  # the stopped forward has filled every layer's cache
+            checked(inputs.past, P + toks.shape[1])
         if not last:
             raise RuntimeError("the final-norm hook did not fire: unsupported architecture?")
         for kind in kinds:

@@ -38,6 +38,8 @@ from typing import Any, Callable
 
 import torch
 
+from interp.kv_cache import patch_bridge_attention
+
 log = logging.getLogger(__name__)
 
 _MARKER = "interp_alias.json"
@@ -120,6 +122,8 @@ class Model:
     spec: str
     name: str
     is_chat: bool
+    _cache_works: bool | None = field(default=None, repr=False, compare=False)
+    _prepends_bos: bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def cfg(self) -> Any:
@@ -157,8 +161,11 @@ class Model:
     @property
     def prepends_bos(self) -> bool:
         """Whether the tokenizer prepends a BOS token (read from its configuration)."""
-        ids = self.tokenizer("a", add_special_tokens=True)["input_ids"]
-        return self.tokenizer.bos_token_id is not None and ids[:1] == [self.tokenizer.bos_token_id]
+        if self._prepends_bos is None:
+            ids = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+            self._prepends_bos = (self.tokenizer.bos_token_id is not None
+                                  and ids[:1] == [self.tokenizer.bos_token_id])
+        return self._prepends_bos
 
     @property
     def pad_token_id(self) -> int:
@@ -168,14 +175,34 @@ class Model:
                 return int(cand)
         return 0  # pragma: no cover
 
+    def encode(self, texts: str | list[str], **kwargs: Any) -> Any:
+        """The tokenizer's encoding of ``texts`` with BOS exactly once: special tokens are added
+        per the tokenizer's configuration, except to a text that already starts with the BOS
+        text (a chat template that renders BOS itself, as Llama-3's and Gemma's do)."""
+        bos = self.tokenizer.bos_token if self.prepends_bos else None
+
+        def one(text: str) -> Any:
+            return self.tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)),
+                                  **kwargs)
+        if isinstance(texts, str):
+            return one(texts)
+        if bos and any(t.startswith(bos) for t in texts):
+            return {"input_ids": [one(t)["input_ids"] for t in texts]}
+        return self.tokenizer(list(texts), add_special_tokens=True, **kwargs)
+
     def tokenize(self, text: str) -> list[int]:
-        """Token ids of ``text`` as the model sees it (BOS per the tokenizer's configuration).
+        """Token ids of ``text`` as the model sees it: BOS per the tokenizer's configuration,
+        exactly once (see :meth:`encode`).
 
         Example:
             >>> model.tokenize("Paris")  # doctest: +SKIP
             [42, 17]
         """
-        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        return list(self.encode(text)["input_ids"])
+
+    def tokenize_many(self, texts: list[str]) -> list[list[int]]:
+        """:meth:`tokenize` of each text, in one call of the (fast) tokenizer."""
+        return [list(x) for x in self.encode(texts)["input_ids"]]
 
     def chat_prefix(self, user: str) -> str:
         """The text before the assistant's reply for a one-turn chat with ``user`` as the user's
@@ -306,6 +333,7 @@ def _boot(source: str, hf: Any, tok: Any, device: torch.device, dtype: torch.dty
         source, hf_model=hf, tokenizer=bridge_tok, device=device, dtype=dtype
     )
     bridge.eval()
+    patch_bridge_attention(bridge)
     return bridge
 
 

@@ -62,8 +62,9 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.capture import (Activations, capture, common_prefix_length, fork_cache, pad_left,
-                            sliding_window, tokenize_prompts)
+from interp import kv_cache
+from interp.capture import Activations, capture, tokenize_prompts
+from interp.kv_cache import SharedPrefix, pad_left
 from interp.models import Model
 
 LETTERS = "ABCD"
@@ -83,8 +84,72 @@ def continuation_text(candidate: str) -> str:
     return candidate if candidate.startswith(" ") else " " + candidate
 
 
-def candidate_token_ids(model: Model, candidates: Sequence[str]) -> list[list[int]]:
-    """Token ids of each candidate's continuation (``" " + candidate``, no special tokens).
+#: the word that stands before a continuation when no prompt is given (:func:`candidate_token_ids`)
+_NEUTRAL_CONTEXT = "is"
+
+
+@dataclass(frozen=True)
+class Continuations:
+    """The tokens of continuations as the model sees them after one prompt.
+
+    Attributes:
+        prompt: the prompt's own tokens.
+        tokens: each continuation's tokens: the tail of the joint tokenization of
+            ``prompt + continuation`` after the prompt's tokens.
+        merged: per continuation, whether the joint tokenization merged tokens across the
+            boundary (it does not start with the prompt's tokens); then ``tokens`` is the tail
+            after the longest common prefix and ``start`` says where it begins.
+        start: per continuation, the index in the joint tokens where its scored tokens begin
+            (``len(prompt)`` unless merged).
+    """
+
+    prompt: list[int]
+    tokens: list[list[int]]
+    merged: list[bool]
+    start: list[int]
+
+    def joint(self, j: int) -> list[int]:
+        """The joint tokenization of the prompt and continuation ``j``."""
+        return self.prompt[: self.start[j]] + self.tokens[j]
+
+
+def continuation_tokens(model: Model, prompt: str, continuations: Sequence[str]) -> Continuations:
+    """The tokens of each continuation after ``prompt``: the tail of the joint tokenization
+    ``tokenize(prompt + continuation)``, never the continuation tokenized alone (a SentencePiece
+    tokenizer that adds a prefix space, as LLaMA-1/2's and Phi-3's, encodes ``" Paris"`` alone
+    as ``['▁', '▁Paris']`` but after a prompt as ``['▁Paris']``).
+
+    Raises ``ValueError`` naming an empty continuation or one that adds no token.
+
+    Example:
+        >>> c = continuation_tokens(model, "The capital of France is", [" Paris"])  # doctest: +SKIP
+        >>> c.tokens, c.merged  # doctest: +SKIP
+        ([[7042]], [False])
+    """
+    for c in continuations:
+        if not c.strip():
+            raise ValueError(f"candidates: empty candidate {c!r}")
+    head = model.tokenize(prompt)
+    tails, merged, start = [], [], []
+    for c, joint in zip(continuations, model.tokenize_many([prompt + c for c in continuations])):
+        if joint[: len(head)] == head:
+            k = len(head)
+        else:
+            k = next(i for i, (a, b) in enumerate(zip(joint, head)) if a != b)
+            k = max(k, 1)
+        if len(joint) <= k:
+            raise ValueError(f"candidates: {c.strip()!r} adds no token after {prompt!r}")
+        tails.append(joint[k:])
+        merged.append(k != len(head))
+        start.append(k)
+    return Continuations(head, tails, merged, start)
+
+
+def candidate_token_ids(model: Model, candidates: Sequence[str],
+                        context: str = _NEUTRAL_CONTEXT) -> list[list[int]]:
+    """Token ids of each candidate's continuation ``" " + candidate`` after ``context`` (the tail
+    of the joint tokenization, see :func:`continuation_tokens`). Prompts given as token ids are
+    scored with these.
 
     Raises ``ValueError`` naming a candidate that is empty or has no tokens.
 
@@ -92,26 +157,19 @@ def candidate_token_ids(model: Model, candidates: Sequence[str]) -> list[list[in
         >>> candidate_token_ids(model, ["Paris", "New York"])  # SmolLM2  # doctest: +SKIP
         [[7042], [1315, 2863]]
     """
-    out = []
-    for c in candidates:
-        if not c.strip():
-            raise ValueError(f"candidates: empty candidate {c!r}")
-        ids = list(model.tokenizer(continuation_text(c), add_special_tokens=False)["input_ids"])
-        if not ids:
-            raise ValueError(f"candidates: {c!r} has no tokens")
-        out.append(ids)
-    return out
+    c = continuation_tokens(model, context, [continuation_text(x) for x in candidates])
+    return c.tokens
 
 
 def boundary_mismatches(model: Model, prompts: Sequence[str], candidates: Sequence[str]) -> int:
-    """How many (prompt, candidate) pairs tokenize differently jointly than separately, i.e.
-    ``tokenize(prompt + " " + c) != tokenize(prompt) + candidate_token_ids(c)`` (0 expected)."""
+    """How many (prompt, candidate) pairs tokenize differently jointly than as
+    ``tokenize(prompt) + candidate_token_ids(candidate)``: the candidate table shared by all
+    queries is exact when this is 0 (otherwise each query's own tails are used)."""
     cids = candidate_token_ids(model, candidates)
     bad = 0
     for p in prompts:
-        head = model.tokenize(p)
-        for c, ids in zip(candidates, cids):
-            bad += model.tokenize(p + continuation_text(c)) != head + ids
+        c = continuation_tokens(model, p, [continuation_text(x) for x in candidates])
+        bad += sum(m or t != ids for t, ids, m in zip(c.tokens, cids, c.merged))
     return bad
 
 
@@ -128,6 +186,8 @@ class CandidateScores:
         best_logprob: its total log-probability.
         n_scored: multi-token candidates whose continuation had to be run, per query.
         n_candidates: candidates per query.
+        n_merged: per query, candidates whose joint tokenization with the prompt merged tokens
+            across the boundary (scored on their own, from the joint tokens).
         scores: every candidate's total log-probability (only with ``exhaustive=True``).
     """
 
@@ -135,11 +195,13 @@ class CandidateScores:
     best_logprob: list[float]
     n_scored: list[int]
     n_candidates: list[int]
+    n_merged: list[int] = field(default_factory=list)
     scores: list[list[float]] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {"best": self.best, "best_logprob": self.best_logprob, "n_scored": self.n_scored,
-                "n_candidates": self.n_candidates, "scores": self.scores}
+                "n_candidates": self.n_candidates, "n_merged": self.n_merged,
+                "scores": self.scores}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CandidateScores":
@@ -163,7 +225,8 @@ def _per_query_candidates(candidates: Sequence[str] | Sequence[Sequence[str]], n
 
 @dataclass
 class _CandidateSet:
-    """One distinct candidate list, tokenized once."""
+    """One distinct candidate list with its tokens after the prompt (shared by the queries whose
+    joint tokenizations give the same tails)."""
 
     strings: tuple[str, ...]
     tokens: list[list[int]]
@@ -171,26 +234,56 @@ class _CandidateSet:
     multi: list[int]  # indices of the multi-token candidates
 
 
-def _candidate_sets(model: Model, per_query: list[Sequence[str]]) -> tuple[list[_CandidateSet], list[int]]:
-    """Deduplicate the candidate lists: (tables, table index of each query)."""
+@dataclass
+class _Tables:
+    """Every query's candidate table, and the candidates whose joint tokenization merged."""
+
+    tables: list[_CandidateSet]
+    which: list[int]  # table of each query
+    merged: list[dict[int, tuple[list[int], int]]]  # per query: {candidate: (joint ids, start)}
+
+
+def _candidate_tables(model: Model, prompts: Sequence[str | Sequence[int]],
+                      per_query: list[Sequence[str]]) -> _Tables:
+    """Tokenize each query's candidates after its prompt (string prompts: tails of the joint
+    tokenization; token-id prompts: after a neutral word) and deduplicate the tables."""
     tables: list[_CandidateSet] = []
-    index: dict[tuple[str, ...], int] = {}
-    which = []
+    index: dict[tuple, int] = {}
+    standalone: dict[tuple[str, ...], list[list[int]]] = {}
+    which, merged = [], []
     for i, cands in enumerate(per_query):
-        key = tuple(cands)
-        if not key:
+        strings = tuple(cands)
+        if not strings:
             raise ValueError(f"candidates of prompt {i}: empty list")
+        p = prompts[i]
+        if isinstance(p, str):
+            c = continuation_tokens(model, p, [continuation_text(x) for x in strings])
+            toks = c.tokens
+            merged.append({j: (c.joint(j), c.start[j]) for j in range(len(toks)) if c.merged[j]})
+        else:
+            if strings not in standalone:
+                standalone[strings] = candidate_token_ids(model, strings)
+            toks, _ = standalone[strings], merged.append({})
+        key = (strings, tuple(map(tuple, toks)))
         if key not in index:
-            toks = candidate_token_ids(model, key)
             index[key] = len(tables)
-            tables.append(_CandidateSet(key, toks, torch.tensor([t[0] for t in toks]),
+            tables.append(_CandidateSet(strings, toks, torch.tensor([t[0] for t in toks]),
                                         [j for j, t in enumerate(toks) if len(t) > 1]))
         which.append(index[key])
-    return tables, which
+    return _Tables(tables, which, merged)
 
 
 def _log_softmax(x: Tensor) -> Tensor:
     return torch.log_softmax(x.float(), dim=-1)
+
+
+def _joint_logprob(model: Model, joint: list[int], start: int) -> float:
+    """``sum_{t >= start} log P(joint[t] | joint[:t])`` from one plain forward."""
+    with torch.inference_mode():
+        logits = model.hf_model(input_ids=torch.tensor([joint], device=model.device)).logits[0]
+    lp = _log_softmax(logits[start - 1:-1])
+    tgt = torch.tensor(joint[start:], device=lp.device)[:, None]
+    return float(lp.gather(-1, tgt).double().sum())
 
 
 @dataclass
@@ -205,14 +298,21 @@ class _Race:
     best: int = 0
     best_lp: float = float("-inf")
     n_scored: int = 0
+    n_merged: int = 0
 
     @classmethod
-    def start(cls, table: _CandidateSet, logprobs: Float[Tensor, " d_vocab"], exhaustive: bool) -> "_Race":
+    def start(cls, table: _CandidateSet, logprobs: Float[Tensor, " d_vocab"], exhaustive: bool,
+              exact: Mapping[int, float]) -> "_Race":
+        """``exact``: totals already known (candidates whose tokenization merged with the
+        prompt's: their first token does not follow the prompt, so they have no bound)."""
         bounds = logprobs[table.first.to(logprobs.device)].double().cpu()
         totals = bounds.clone()
         totals[table.multi] = float("-inf")  # single-token candidates are already exact
-        order = sorted(table.multi, key=lambda j: (-float(bounds[j]), j))
-        race = cls(table, bounds, totals, order)
+        for j, v in exact.items():
+            bounds[j] = totals[j] = v
+        order = sorted((j for j in table.multi if j not in exact),
+                       key=lambda j: (-float(bounds[j]), j))
+        race = cls(table, bounds, totals, order, n_merged=len(exact))
         race.settle(exhaustive)
         return race
 
@@ -230,9 +330,10 @@ class _Race:
 
 @dataclass
 class _Suffixes:
-    """The cache after a batch of prompts, with what continuations need to extend it."""
+    """A batch of prompts after their forward, with what continuations need to extend them."""
 
-    cache: Any
+    queries: list[int]
+    cache: Any  # None on the uncached path
     mask: Int[Tensor, "b kv"]  # attention mask over the cached positions
     ends: Int[Tensor, " b"]  # position id of each row's first continuation token
 
@@ -240,44 +341,37 @@ class _Suffixes:
 class _Runner:
     """Cached forwards of the Hugging Face model.
 
-    The prompts' common prefix is run once. A batch of prompts then runs its own tokens on
-    copies of that cache, left-padded *between* the prefix and the tokens (masked out, with
-    explicit position ids, so every token sits at its true position); continuations are
-    right-padded (causal attention never looks ahead). With a sliding-window model whose window
-    the sequences could exceed, the prefix is not shared: the window counts cache slots, so a
-    padding gap inside the sequence would shift it.
+    The prompts' common prefix is run once (:class:`~interp.kv_cache.SharedPrefix`). A batch of
+    prompts then runs its own tokens on copies of that cache, left-padded *between* the prefix
+    and the tokens; continuations are right-padded (causal attention never looks ahead) and run
+    on copies of each prompt's cache. Where the model's cache does not work
+    (:func:`~interp.kv_cache.cache_works`), every continuation runs with its whole prompt
+    instead (same numbers, slower).
     """
 
     def __init__(self, model: Model, ids: list[list[int]], longest_continuation: int,
                  share_prefix: bool = True):
         self.hf, self.device, self.pad, self.ids = model.hf_model, model.device, model.pad_token_id, ids
-        window = sliding_window(model)
-        fits = window is None or max(len(x) for x in ids) + longest_continuation <= window
-        self.p = common_prefix_length(ids) if share_prefix and fits else 0
-        self.prefix_cache = None
-        if self.p > 0:
-            toks = torch.tensor([ids[0][: self.p]], device=self.device)
-            self.prefix_cache = self.hf(input_ids=toks, use_cache=True, logits_to_keep=1).past_key_values
+        self.cached = kv_cache.cache_works(model)
+        self.prefix = SharedPrefix(model, ids, extra=longest_continuation,
+                                   enabled=share_prefix and self.cached)
+        self.p = self.prefix.length
 
     def suffix(self, queries: list[int]) -> tuple[_Suffixes, Float[Tensor, "b d_vocab"]]:
-        """Run the own tokens of ``queries``; return the cache and next-token log-probs."""
-        own = [self.ids[i][self.p:] for i in queries]
-        b = len(own)
-        toks, own_mask = pad_left(own, self.pad, self.device)
-        width = toks.shape[1]
-        lengths = torch.tensor([len(x) for x in own], device=self.device)
-        mask = torch.cat([torch.ones(b, self.p, dtype=torch.long, device=self.device), own_mask], 1)
-        pos = self.p + torch.arange(width, device=self.device)[None] - (width - lengths)[:, None]
-        past = None
-        if self.prefix_cache is not None:
-            past = fork_cache(self.prefix_cache, torch.zeros(b, dtype=torch.long, device=self.device))
-        out = self.hf(input_ids=toks, attention_mask=mask, position_ids=pos.clamp(min=0),
-                      past_key_values=past, use_cache=True, logits_to_keep=1)
-        return _Suffixes(out.past_key_values, mask, self.p + lengths), _log_softmax(out.logits[:, -1])
+        """Run the own tokens of ``queries``; return their state and next-token log-probs."""
+        b = self.prefix.batch([self.ids[i][self.p:] for i in queries])
+        kw = dict(attention_mask=b.attention_mask, position_ids=b.position_ids, logits_to_keep=1)
+        if self.cached:
+            out, cache = kv_cache.forward(self.hf, b.tokens, past=b.past, **kw)
+        else:
+            out, cache = self.hf(input_ids=b.tokens, **kw), None
+        return _Suffixes(queries, cache, b.attention_mask, b.ends), _log_softmax(out.logits[:, -1])
 
     def continuation(self, s: _Suffixes, rows: list[int], tokens: list[list[int]]) -> list[float]:
         """Sum of log P(c_t | prompt, c_<t) over t >= 1 of each candidate ``tokens[r]`` (>= 2
         tokens), continuing row ``rows[r]`` of ``s``."""
+        if s.cache is None:
+            return self._uncached_continuation([s.queries[r] for r in rows], tokens)
         width = max(len(t) for t in tokens) - 1
         inp = torch.full((len(tokens), width), self.pad, dtype=torch.long)
         tgt = torch.zeros((len(tokens), width), dtype=torch.long)
@@ -289,10 +383,23 @@ class _Runner:
         idx = torch.tensor(rows, dtype=torch.long, device=self.device)
         ones = torch.ones(len(rows), width, dtype=torch.long, device=self.device)
         pos = s.ends[idx][:, None] + torch.arange(width, device=self.device)[None]
-        logits = self.hf(input_ids=inp.to(self.device), attention_mask=torch.cat([s.mask[idx], ones], 1),
-                         position_ids=pos, past_key_values=fork_cache(s.cache, idx), use_cache=True).logits
-        lp = _log_softmax(logits).gather(-1, tgt.to(self.device)[..., None])[..., 0].double().cpu()
+        out, _ = kv_cache.forward(self.hf, inp.to(self.device), past=kv_cache.fork(s.cache, idx),
+                                  attention_mask=torch.cat([s.mask[idx], ones], 1), position_ids=pos)
+        lp = _log_softmax(out.logits).gather(-1, tgt.to(self.device)[..., None])[..., 0].double().cpu()
         return torch.where(real, lp, 0.0).sum(-1).tolist()
+
+    def _uncached_continuation(self, queries: list[int], tokens: list[list[int]]) -> list[float]:
+        """The same sums from whole sequences ``prompt + c[:-1]`` (left-padded, no cache)."""
+        seqs = [self.ids[q] + t[:-1] for q, t in zip(queries, tokens)]
+        toks, mask = pad_left(seqs, self.pad, self.device)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        lp = _log_softmax(self.hf(input_ids=toks, attention_mask=mask, position_ids=pos).logits)
+        out = []
+        for r, t in enumerate(tokens):
+            n = len(t) - 1  # the last n positions predict t[1:]
+            tgt = torch.tensor(t[1:], device=lp.device)[:, None]
+            out.append(float(lp[r, -n:].gather(-1, tgt).double().sum()))
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,16 +438,20 @@ def score_candidates(
         raise ValueError("batch_size must be >= 1")
     ids = tokenize_prompts(model, prompts)
     n = len(ids)
-    tables, which = _candidate_sets(model, _per_query_candidates(candidates, n))
+    t = _candidate_tables(model, prompts, _per_query_candidates(candidates, n))
+    tables, which = t.tables, t.which
     if first_token_logprobs is not None and tuple(first_token_logprobs.shape) != (n, model.d_vocab):
         raise ValueError(f"first_token_logprobs: shape {tuple(first_token_logprobs.shape)}, "
                          f"expected ({n}, {model.d_vocab}) for {n} prompts")
+    exact = [{j: _joint_logprob(model, joint, start) for j, (joint, start) in m.items()}
+             for m in t.merged]
 
     races: list[_Race | None] = [None] * n
     if first_token_logprobs is not None:
         with torch.inference_mode():
             for i in range(n):
-                races[i] = _Race.start(tables[which[i]], _log_softmax(first_token_logprobs[i]), exhaustive)
+                races[i] = _Race.start(tables[which[i]], _log_softmax(first_token_logprobs[i]),
+                                       exhaustive, exact[i])
     todo = [i for i in range(n) if races[i] is None or races[i].pending]
     todo.sort(key=lambda i: len(ids[i]))  # similar lengths share a batch: little padding
     if todo:
@@ -352,12 +463,13 @@ def score_candidates(
                 suffixes, lp = runner.suffix(chunk)
                 for r, i in enumerate(chunk):
                     if races[i] is None:
-                        races[i] = _Race.start(tables[which[i]], lp[r], exhaustive)
+                        races[i] = _Race.start(tables[which[i]], lp[r], exhaustive, exact[i])
                 _run_races(runner, suffixes, [races[i] for i in chunk], 2 * batch_size, exhaustive)
     done: list[_Race] = races  # type: ignore[assignment]
     return CandidateScores(
         best=[r.best for r in done], best_logprob=[r.best_lp for r in done],
         n_scored=[r.n_scored for r in done], n_candidates=[len(r.bounds) for r in done],
+        n_merged=[r.n_merged for r in done],
         scores=[r.totals.tolist() for r in done] if exhaustive else None,
     )
 
@@ -396,37 +508,36 @@ def naive_score_candidates(
     *,
     prune: bool = False,
 ) -> CandidateScores:
-    """Reference implementation: one forward for the query, then one forward of
-    ``prompt + candidate`` per candidate (batch 1, no cache). With ``prune=True`` candidates are
-    visited in first-token order and the loop stops by the bound rule (the exact pruning rule
-    without any other optimisation). Used by the tests and ``benchmarks/pararel.py``.
+    """Reference implementation: one forward for the query, then one forward of the joint
+    tokens ``prompt + candidate`` per candidate (batch 1, no cache). With ``prune=True``
+    candidates are visited in first-token order and the loop stops by the bound rule (the exact
+    pruning rule without any other optimisation). Used by the tests and ``benchmarks/pararel.py``.
     """
     ids = tokenize_prompts(model, prompts)
-    tables, which = _candidate_sets(model, _per_query_candidates(candidates, len(ids)))
+    t = _candidate_tables(model, prompts, _per_query_candidates(candidates, len(ids)))
     hf, dev = model.hf_model, model.device
-    out = CandidateScores([], [], [], [], None if prune else [])
+    out = CandidateScores([], [], [], [], [], None if prune else [])
     with torch.inference_mode():
         for i, p in enumerate(ids):
-            t = tables[which[i]]
+            tab, merged = t.tables[t.which[i]], t.merged[i]
             lp1 = _log_softmax(hf(input_ids=torch.tensor([p], device=dev)).logits[0, -1])
-            b = [float(lp1[tok[0]]) for tok in t.tokens]
+            b = [0.0 if j in merged else float(lp1[tok[0]]) for j, tok in enumerate(tab.tokens)]
             order = sorted(range(len(b)), key=lambda j: (-b[j], j)) if prune else range(len(b))
             tot = [float("-inf")] * len(b)
             best_j, best_s, scored = 0, float("-inf"), 0
             for j in order:
                 if prune and (b[j] < best_s or (b[j] == best_s and j > best_j)):
                     break
-                tok = t.tokens[j]
-                full = torch.tensor([p + tok], device=dev)
-                lp = _log_softmax(hf(input_ids=full).logits[0, len(p) - 1:-1])
-                tot[j] = float(lp.gather(-1, torch.tensor(tok, device=dev)[:, None]).double().sum())
-                scored += len(tok) > 1
+                joint, start = merged.get(j, (p + tab.tokens[j], len(p)))
+                tot[j] = _joint_logprob(model, joint, start)
+                scored += len(tab.tokens[j]) > 1 and j not in merged
                 if tot[j] > best_s or (tot[j] == best_s and j < best_j):
                     best_j, best_s = j, tot[j]
             out.best.append(best_j)
             out.best_logprob.append(best_s)
             out.n_scored.append(scored)
             out.n_candidates.append(len(b))
+            out.n_merged.append(len(merged))
             if out.scores is not None:
                 out.scores.append(tot)
     return out
@@ -446,6 +557,8 @@ class ParaRelPredictions:
         logprob: log-probability of the prediction (whole sequence / first token).
         restrict: which definition produced them.
         n_scored: per query, the multi-token candidates whose continuation was run (restricted).
+        n_merged: per query, candidates whose joint tokenization with the prompt merged across
+            the boundary (scored on their own path; restricted).
     """
 
     objects: list[str]
@@ -453,10 +566,11 @@ class ParaRelPredictions:
     logprob: list[float]
     restrict: bool = True
     n_scored: list[int] = field(default_factory=list)
+    n_merged: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"objects": self.objects, "correct": self.correct, "logprob": self.logprob,
-                "restrict": self.restrict, "n_scored": self.n_scored}
+                "restrict": self.restrict, "n_scored": self.n_scored, "n_merged": self.n_merged}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ParaRelPredictions":
@@ -510,12 +624,14 @@ def predict_pararel(
     s = score_candidates(model, prompts, per_query, lp, batch_size=batch_size)
     objs = [per_query[i][j] for i, j in enumerate(s.best)]
     return ParaRelPredictions(objs, [o == q.object for o, q in zip(objs, queries)],
-                              s.best_logprob, True, s.n_scored)
+                              s.best_logprob, True, s.n_scored, s.n_merged)
 
 
 def _predict_unrestricted(model: Model, queries: Sequence[Any], acts: Activations | None,
                           batch_size: int) -> ParaRelPredictions:
-    gold = [ids[0] for ids in candidate_token_ids(model, [q.object for q in queries])]
+    # the gold object's first token as the model would see it after this prompt
+    gold = [continuation_tokens(model, q.prompt, [continuation_text(q.object)]).tokens[0][0]
+            for q in queries]
     top: list[int] = []
     lps: list[float] = []
     chunk = 256  # bounds the [chunk, d_vocab] logits of a large vocabulary
@@ -537,21 +653,24 @@ def _predict_unrestricted(model: Model, queries: Sequence[Any], acts: Activation
 # MMLU
 
 
-def letter_token_ids(model: Model, letters: str = LETTERS) -> list[int]:
-    """The tokens of the answer letters after ``"Answer:"``: ``" A"``, ``" B"``, ... when each is
-    a single token (SmolLM2, Gemma, LLaMA), else the bare letters ``"A"``, ``"B"``, ... when
-    those are; the same form for all letters. Raises ``ValueError`` when neither is.
+def letter_token_ids(model: Model, prompt: str = "Answer:", letters: str = LETTERS) -> list[int]:
+    """The token of each answer letter as the model sees it after ``prompt`` (which ends in
+    ``"Answer:"``): the tail of the joint tokenization ``prompt + " A"`` when it is one token for
+    every letter (SmolLM2, Gemma, LLaMA), else of ``prompt + "A"`` when that is.
+
+    Raises ``ValueError`` naming the model and letter when neither is.
 
     Example:
         >>> letter_token_ids(model)  # SmolLM2  # doctest: +SKIP
         [330, 389, 340, 422]
     """
     for form in (" {}", "{}"):
-        ids = [model.tokenizer(form.format(x), add_special_tokens=False)["input_ids"] for x in letters]
-        if all(len(t) == 1 for t in ids):
-            return [t[0] for t in ids]
-    raise ValueError(f"letters {letters!r}: neither ' A' nor 'A' is a single token for each "
-                     f"letter in {model.name}'s tokenizer")
+        c = continuation_tokens(model, prompt, [form.format(x) for x in letters])
+        if not any(c.merged) and all(len(t) == 1 for t in c.tokens):
+            return [t[0] for t in c.tokens]
+    bad = [model.tokenizer.convert_ids_to_tokens(t) for t in c.tokens]
+    raise ValueError(f"{model.name}: the answer letters {letters!r} after {prompt[-40:]!r} are not "
+                     f"one token each, with or without a space (without: {bad})")
 
 
 def mmlu_letter_logprobs(
@@ -559,7 +678,8 @@ def mmlu_letter_logprobs(
 ) -> Float[Tensor, "n 4"]:
     """Log-probabilities of ``" A"``..``" D"`` as the next token of each prompt (prompts end in
     ``"Answer:"``, see :func:`interp.prompts.mmlu_prompt`): the last-position logits of one
-    capture with ``keep=()`` (no extra forward), log-softmax over the whole vocabulary.
+    capture with ``keep=()`` (no extra forward), log-softmax over the whole vocabulary. The
+    letters' tokens are those of each prompt's joint tokenization (:func:`letter_token_ids`).
 
     Example:
         >>> mmlu_letter_logprobs(model, [mmlu_prompt(model, 0, "astronomy", q, choices)])  # doctest: +SKIP
@@ -567,12 +687,16 @@ def mmlu_letter_logprobs(
     """
     if not prompts:
         raise ValueError("prompts: empty")
-    letters = torch.tensor(letter_token_ids(model))
+    by_ending: dict[str, list[int]] = {}  # the letters' tokens depend only on the prompt's end
+    for p in prompts:
+        if p[-32:] not in by_ending:
+            by_ending[p[-32:]] = letter_token_ids(model, p)
+    letters = torch.tensor([by_ending[p[-32:]] for p in prompts])
     parts = []
     for s in range(0, len(prompts), chunk):
         acts = capture(model, list(prompts[s:s + chunk]), keep=(), batch_size=batch_size,
                        progress=False)
-        parts.append(_log_softmax(acts.logits)[:, letters])
+        parts.append(_log_softmax(acts.logits).gather(-1, letters[s:s + chunk]))
     return torch.cat(parts)
 
 

@@ -44,7 +44,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.capture import capture, pad_left, tokenize_prompts
+from interp.capture import capture, tokenize_prompts
+from interp.kv_cache import pad_left
 from interp.models import Model
 
 N_CLASSES = {"snli": 3, "rte": 2, "mrpc": 2, "wic": 2}
