@@ -417,6 +417,8 @@ def from_hf(hf: Any, tokenizer: Any, *, name: str = "model", is_chat: bool | Non
         >>> model = from_hf(hf, tok, name="tiny")  # doctest: +SKIP
     """
     hf.eval()
+    if not getattr(hf.config, "architectures", None):  # a model built from a config has none
+        hf.config.architectures = [type(hf).__name__]
     dev = next(hf.parameters()).device
     dt = next(hf.parameters()).dtype
     if is_chat is None:
