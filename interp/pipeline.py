@@ -52,17 +52,43 @@ class Context:
         self._model: Any = None
         self._model_label: str | None = None
         self._data: dict[str, Any] = {}
+        self.checks: dict[str, Any] = {}  # model label -> its SelfCheck
+        self._failed: dict[str, Exception] = {}  # model label -> why it cannot be used
 
     def model(self, label: str) -> Any:
+        """The loaded model ``label``, after its self-check (:mod:`interp.selfcheck`) passed.
+
+        Raises the load or self-check error (again, without reloading, for later jobs)."""
+        if label in self._failed:
+            raise self._failed[label]
         if self._model_label != label:
             self.release()
             from interp.models import load_model
 
             mc = self.cfg.model(label)
-            self._model = load_model(mc.spec, device=self.cfg.device, dtype=self.cfg.dtype,
-                                     is_chat=mc.chat, name=mc.label)
-            self._model_label = label
+            try:
+                model = load_model(mc.spec, device=self.cfg.device, dtype=self.cfg.dtype,
+                                   is_chat=mc.chat, name=mc.label)
+                if label not in self.checks:
+                    self.checks[label] = self.self_check(model).raise_if_failed()
+            except Exception as e:
+                self._failed[label] = e
+                raise
+            self._model, self._model_label = model, label
         return self._model
+
+    def self_check(self, model: Any) -> Any:
+        """Check the fast paths on a few of this sweep's own prompts: two per dataset and
+        prompt format (PARAREL queries with their relation's candidates; MRPC/TAPACO sentences;
+        one MMLU question per instruction)."""
+        from interp import selfcheck
+
+        prompts, candidates, letters = self_check_samples(self, model)
+        log.info("self-check of %s on %d prompts", model.name,
+                 sum(map(len, prompts.values())) + len(letters))
+        result = selfcheck.verify(model, prompts, candidates=candidates, letters=letters)
+        log.info("self-check of %s passed in %.1f s", model.name, result.seconds)
+        return result
 
     def release(self) -> None:
         self._model, self._model_label = None, None
@@ -110,6 +136,59 @@ class Context:
                                                    subjects=lim.mmlu_subjects, limit=lim.mmlu_limit))
 
 
+#: sample prompts per dataset and prompt format, and candidates per PARAREL sample, of the
+#: self-check (its cost: about 3 s per model on the demo's CPU models)
+SELF_CHECK_PROMPTS, SELF_CHECK_CANDIDATES = 2, 6
+
+
+def self_check_samples(ctx: Context, model: Any) -> tuple[dict, dict, list]:
+    """``(prompts, candidates, letters)`` for :func:`interp.selfcheck.verify` from the sweep's
+    datasets. A dataset that cannot be read gives no sample (its jobs report the error)."""
+    from interp.analyses import paraphrase_gap
+    from interp.queries import pararel_queries
+
+    cfg, n = ctx.cfg, SELF_CHECK_PROMPTS
+    prompts: dict[str, list[str]] = {}
+    candidates: dict[str, list[str]] = {}
+    letters: list[str] = []
+    builders = {
+        "mrpc": lambda: paraphrase_gap.mrpc_inputs(ctx.mrpc_pairs()[:n]),
+        "tapaco": lambda: paraphrase_gap.tapaco_inputs(ctx.tapaco_sets()[:1]),
+    }
+    for p in cfg.prompts:
+        for name, build in builders.items():
+            if name in cfg.datasets:
+                try:
+                    prompts[f"{name}, prompt {p}"] = build().prompts(model, p)[:n]
+                except Exception as e:  # noqa: BLE001 - the dataset's own jobs report it
+                    log.debug("self-check: no %s sample: %s", name, e)
+        if "pararel" in cfg.datasets:
+            try:
+                rels = ctx.relations()
+                qs = pararel_queries(model, rels, p, max_facts=1, seed=cfg.seed)[:n]
+            except Exception as e:  # noqa: BLE001
+                log.debug("self-check: no PARAREL sample: %s", e)
+                qs = []
+            for q in qs:
+                what = f"pararel {q.relation}, prompt {p}"
+                cands = list(dict.fromkeys([q.object, *rels[q.relation].candidates]))
+                prompts.setdefault(what, []).append(q.prompt)
+                candidates[what] = cands[:SELF_CHECK_CANDIDATES]
+        if "mmlu" in cfg.datasets:
+            try:
+                from interp.data.mmlu import subject_name
+                from interp.prompts import mmlu_prompt
+
+                q = ctx.mmlu_questions()[0]
+                letters.append(mmlu_prompt(model, p, subject_name(q.subject), q.question,
+                                           q.choices))
+            except Exception as e:  # noqa: BLE001
+                log.debug("self-check: no MMLU sample: %s", e)
+    if not prompts and not letters:
+        prompts = {"default": ["The capital of France is", "Rome is the capital of"]}
+    return prompts, candidates, letters
+
+
 def _config_slice(cfg: SweepConfig, key: UnitKey) -> dict:
     mc = cfg.model(key.model)
     return {"model": asdict(mc), "dataset": key.dataset,
@@ -139,9 +218,11 @@ class _Job:
 
     def save(self, key: UnitKey, payload: dict, seconds: float,
              arrays: dict[str, np.ndarray] | None = None) -> None:
+        check = self.ctx.checks.get(key.model)
         self.store.save(key, payload, config=_config_slice(self.ctx.cfg, key),
                         model_spec=self.ctx.cfg.model(key.model).spec, seed=self.ctx.cfg.seed,
-                        timings={**self.shared_s, "analysis_s": round(seconds, 3)}, arrays=arrays)
+                        timings={**self.shared_s, "analysis_s": round(seconds, 3)}, arrays=arrays,
+                        self_check=None if check is None or self.job.pooled else check.to_dict())
         self.done.append(key)
 
     def unit(self, analysis: str, compute: Callable[[], dict | tuple[dict, dict]]) -> None:

@@ -328,11 +328,13 @@ class ResultStore:
         seed: int,
         timings: Mapping[str, float],
         arrays: Mapping[str, np.ndarray] | None = None,
+        self_check: Mapping[str, Any] | None = None,
     ) -> Path:
         """Store ``payload`` (+ ``arrays``) for ``key`` atomically, replacing any previous version.
 
         ``config`` is the slice of the sweep config that determines this unit; ``timings`` are
-        seconds per stage. Returns the JSON path.
+        seconds per stage; ``self_check`` the model's passed self-check
+        (:class:`interp.selfcheck.SelfCheck`), kept in ``meta``. Returns the JSON path.
         """
         if not isinstance(key, UnitKey):
             raise ValueError(f"save: key must be a UnitKey, got {type(key).__name__}")
@@ -349,6 +351,8 @@ class ResultStore:
             "hostname": socket.gethostname(),
             "python": platform.python_version(),
         }
+        if self_check is not None:
+            meta["self_check"] = normalize_json(dict(self_check), what=f"self-check of {key}")
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays_ref = self._save_arrays(key, arrays) if arrays else None

@@ -279,9 +279,10 @@ def _log_softmax(x: Tensor) -> Tensor:
 
 def _joint_logprob(model: Model, joint: list[int], start: int) -> float:
     """``sum_{t >= start} log P(joint[t] | joint[:t])`` from one plain forward."""
-    with torch.inference_mode():
-        logits = model.hf_model(input_ids=torch.tensor([joint], device=model.device)).logits[0]
-    lp = _log_softmax(logits[start - 1:-1])
+    with torch.inference_mode():  # logits only at the positions that predict joint[start:]
+        logits = model.hf_model(input_ids=torch.tensor([joint], device=model.device),
+                                logits_to_keep=len(joint) - start + 1).logits[0]
+    lp = _log_softmax(logits[:-1])
     tgt = torch.tensor(joint[start:], device=lp.device)[:, None]
     return float(lp.gather(-1, tgt).double().sum())
 
@@ -520,7 +521,8 @@ def naive_score_candidates(
     with torch.inference_mode():
         for i, p in enumerate(ids):
             tab, merged = t.tables[t.which[i]], t.merged[i]
-            lp1 = _log_softmax(hf(input_ids=torch.tensor([p], device=dev)).logits[0, -1])
+            lp1 = _log_softmax(hf(input_ids=torch.tensor([p], device=dev),
+                                  logits_to_keep=1).logits[0, -1])
             b = [0.0 if j in merged else float(lp1[tok[0]]) for j, tok in enumerate(tab.tokens)]
             order = sorted(range(len(b)), key=lambda j: (-b[j], j)) if prune else range(len(b))
             tot = [float("-inf")] * len(b)

@@ -19,7 +19,8 @@ sentences = st.lists(words, min_size=1, max_size=9).map(" ".join)
 def prompt_lists(draw) -> list[str]:
     """One prompt, identical prompts, prompts that differ only in their last word, a prompt that
     is a prefix of another, unrelated prompts (no common prefix, or BOS only) and mixed lengths,
-    after an optional shared prefix (a chat template's stand-in), in random order."""
+    after an optional shared prefix (a chat template's stand-in), optionally ending in a space,
+    in random order."""
     prefix = draw(st.sampled_from(PREFIXES))
     base = draw(sentences)
     kind = draw(st.sampled_from(["one", "identical", "last_word", "prefix_of", "unrelated"]))
@@ -33,7 +34,9 @@ def prompt_lists(draw) -> list[str]:
         texts = [base, f"{base} {draw(sentences)}"]
     else:
         texts = draw(st.lists(sentences, min_size=2, max_size=6))
-    return [prefix + t for t in draw(st.permutations(texts))]
+    # a trailing space makes SentencePiece tokenizers merge it with an answer's leading space
+    end = draw(st.sampled_from(["", "", " "]))
+    return [prefix + t + end for t in draw(st.permutations(texts))]
 
 
 @st.composite

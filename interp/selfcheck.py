@@ -1,0 +1,230 @@
+"""Run-time self-check: before a sweep or the demo trusts a model, its fast paths must equal a
+plain forward on a few of the sweep's own prompts.
+
+The fast paths (shared-prefix key/value caches, batching with padding, forwards stopped at the
+final norm, pruned candidate scoring) are exact by design, and ``tests/oracle`` checks them against
+plain Hugging Face forwards. But a library release can break an assumption silently (transformers
+5.24 left the cache empty through the bridge), so each sweep checks again on its own prompts and
+its own model, with the installed libraries:
+
+* ``bos_once``: every sample prompt starts with BOS exactly when the tokenizer adds one, and
+  holds it once (a chat template that renders BOS itself must not make it twice);
+* ``capture``: :func:`~interp.capture.capture` (batched, padded, shared prefix) gives the
+  residual stream, the final-normed vector and the logits of a plain, unpadded, uncached forward
+  of each prompt alone, within 1e-3 (float32; looser for half precision);
+* ``answer_tokens``: each answer is scored on the tail of the joint tokenization
+  ``prompt + " " + answer``, and :func:`~interp.scoring.score_candidates` (cached, pruned) picks
+  the candidate that exhaustive teacher forcing picks;
+* ``letters``: the MMLU letters are one token each after ``"Answer:"``.
+
+A failed check raises :class:`SelfCheckError` naming the model, the check, the sample and the
+library versions; the sweep then stores nothing for that model. A passed check is recorded in
+every unit the sweep stores (``meta.self_check``).
+
+Example:
+    >>> from interp.testing import tiny_model
+    >>> model = tiny_model("llama")
+    >>> r = verify(model, {"demo": ["The capital of France is", "Rome is the capital of"]},
+    ...            candidates={"demo": ["Paris", "Italy", "New York"]})
+    >>> r.passed, [c.name for c in r.checks]
+    (True, ['bos_once', 'capture', 'answer_tokens'])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from interp.models import Model
+
+#: float32 tolerance of the vector and logit comparisons
+ATOL = 1e-3
+
+
+class SelfCheckError(RuntimeError):
+    """A fast path disagreed with a plain forward: the model's results would be wrong."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its name, whether it passed, what was compared and the worst sample."""
+
+    name: str
+    passed: bool
+    detail: str
+    sample: str = ""
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """The self-check of one model: every check, the library versions and the time it took."""
+
+    model: str
+    checks: list[Check]
+    versions: dict[str, str | None]
+    seconds: float
+    n_prompts: int = 0
+    cache_reused: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["passed"] = self.passed
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "SelfCheck":
+        d = dict(d)
+        d.pop("passed", None)
+        d["checks"] = [Check(**c) for c in d["checks"]]
+        return cls(**d)
+
+    def raise_if_failed(self) -> "SelfCheck":
+        bad = [c for c in self.checks if not c.passed]
+        if bad:
+            c = bad[0]
+            versions = ", ".join(f"{k} {v}" for k, v in self.versions.items() if v)
+            raise SelfCheckError(
+                f"model {self.model!r} failed the self-check {c.name!r}: {c.detail}\n"
+                f"  sample: {c.sample}\n  versions: {versions}\n"
+                "Nothing is computed for this model. Install the tested versions "
+                "(requirements/lock.txt), or report the model and versions.")
+        return self
+
+
+def _short(text: str, n: int = 160) -> str:
+    return repr(text if len(text) <= n else text[:n] + "...")
+
+
+def _check_bos(model: Model, prompts: Sequence[str]) -> Check:
+    bos = model.tokenizer.bos_token_id
+    for p in prompts:
+        ids = model.tokenize(p)
+        n = ids.count(bos) if bos is not None else 0
+        want_first = model.prepends_bos or (bos is not None and p.startswith(model.tokenizer.bos_token))
+        if n > 1 or (want_first and ids[:1] != [bos]):
+            return Check("bos_once", False, f"BOS appears {n} times (first token {ids[:1]})",
+                         _short(p))
+    return Check("bos_once", True, f"{len(prompts)} prompts, BOS "
+                 f"{'once, first' if model.prepends_bos else 'not added'}")
+
+
+def _plain_forward(model: Model, ids: list[int]) -> tuple[tuple, torch.Tensor]:
+    with torch.inference_mode():
+        out = model.hf_model(input_ids=torch.tensor([ids], device=model.device),
+                             output_hidden_states=True, use_cache=False)
+    return out.hidden_states, out.logits[0, -1]
+
+
+def _check_capture(model: Model, prompts: Sequence[str], atol: float) -> Check:
+    from interp.capture import capture
+
+    acts = capture(model, list(prompts), keep=("resid",), batch_size=max(2, len(prompts) // 2),
+                   progress=False)
+    worst, where = 0.0, ""
+    L = model.n_layers
+    for i, p in enumerate(prompts):
+        hs, logits = _plain_forward(model, acts.tokens[i])
+        # hidden_states[l] for l < L is the residual before block l; the last entry is final-normed
+        plain = torch.stack([h[0, -1] for h in hs[:L]]).float().cpu()
+        errs = {
+            "resid": (acts.resid[i, :L] - plain).abs().max().item(),
+            "final": (acts.final[i] - hs[L][0, -1].float().cpu()).abs().max().item(),
+            "logits": (acts.logits[i] - logits.float().cpu()).abs().max().item(),
+        }
+        kind, err = max(errs.items(), key=lambda kv: kv[1])
+        if not err <= worst:
+            worst, where = err, f"{kind} of {_short(p)}"
+    ok = worst <= atol
+    return Check("capture", ok, f"max |capture - plain forward| = {worst:.2e} "
+                 f"(tolerance {atol:g}) over {len(prompts)} prompts", where if not ok else "")
+
+
+def _check_answers(model: Model, prompts: Sequence[str], candidates: Sequence[str],
+                   atol: float) -> Check:
+    from interp.scoring import (continuation_text, continuation_tokens, naive_score_candidates,
+                                score_candidates)
+
+    fast = score_candidates(model, list(prompts), list(candidates))
+    ref = naive_score_candidates(model, list(prompts), list(candidates))  # exhaustive, uncached
+    for i, p in enumerate(prompts):
+        want = ref.scores[i]
+        got_total = want[fast.best[i]]
+        if got_total < max(want) - atol:
+            return Check("answer_tokens", False,
+                         f"the fast scoring picks {candidates[fast.best[i]]!r} "
+                         f"({got_total:.4f}), teacher forcing {candidates[ref.best[i]]!r} "
+                         f"({max(want):.4f})", _short(p))
+        joint = model.tokenize(p + continuation_text(candidates[ref.best[i]]))
+        c = continuation_tokens(model, p, [continuation_text(candidates[ref.best[i]])])
+        if c.joint(0) != joint:
+            return Check("answer_tokens", False, "an answer's tokens are not the tail of the "
+                         "joint tokenization", _short(p))
+    merged = sum(fast.n_merged)
+    return Check("answer_tokens", True, f"{len(prompts)} prompts x {len(candidates)} candidates: "
+                 f"the same argmax as exhaustive teacher forcing ({merged} merged boundaries)")
+
+
+def _check_letters(model: Model, prompts: Sequence[str]) -> Check:
+    from interp.scoring import letter_token_ids
+
+    try:
+        for p in prompts:
+            letter_token_ids(model, p)
+    except ValueError as e:
+        return Check("letters", False, str(e), _short(prompts[0]))
+    return Check("letters", True, f"{len(prompts)} prompts: one token per letter")
+
+
+def _guard(name: str, check: Callable[..., Check], *args: Any) -> Check:
+    """Run a check; an error inside it (e.g. a cache that stays empty) fails that check."""
+    try:
+        return check(*args)
+    except Exception as e:  # noqa: BLE001 - reported as the check's failure, with its reason
+        return Check(name, False, f"{type(e).__name__}: {e}")
+
+
+def verify(model: Model, prompts: Mapping[str, Sequence[str]], *,
+           candidates: Mapping[str, Sequence[str]] | None = None,
+           letters: Sequence[str] = (), atol: float | None = None) -> SelfCheck:
+    """Check the fast paths on a sample of prompts (see the module docstring).
+
+    Args:
+        model: the model.
+        prompts: ``{what: prompts}`` (e.g. ``{"pararel/P36/prompt 0": [...]}``): the capture
+            and BOS checks run on all of them, the answer check on those with candidates.
+        candidates: ``{what: candidate answers}`` for the prompts of the same name.
+        letters: MMLU prompts ending in ``"Answer:"``.
+        atol: tolerance; default 1e-3 in float32, 5e-2 in half precision.
+
+    Returns:
+        a :class:`SelfCheck`; call ``raise_if_failed()`` to stop on a failure.
+    """
+    from interp.kv_cache import cache_works
+    from interp.results import package_versions
+
+    t0 = time.perf_counter()
+    tol = atol if atol is not None else (ATOL if model.dtype == torch.float32 else 5e-2)
+    every = [p for ps in prompts.values() for p in ps] + list(letters)
+    if not every:
+        raise ValueError("self-check: no sample prompts")
+    checks = [_guard("bos_once", _check_bos, model, every),
+              _guard("capture", _check_capture, model, every, tol)]
+    answer = {k: v for k, v in (candidates or {}).items() if prompts.get(k)}
+    if answer:
+        results = [_guard("answer_tokens", _check_answers, model, prompts[k], c, tol)
+                   for k, c in answer.items()]
+        bad = [r for r in results if not r.passed]
+        checks.append(bad[0] if bad else Check("answer_tokens", True, "; ".join(
+            r.detail for r in results)))
+    if letters:
+        checks.append(_guard("letters", _check_letters, model, letters))
+    return SelfCheck(model.name, checks, package_versions(), round(time.perf_counter() - t0, 3),
+                     n_prompts=len(every), cache_reused=cache_works(model))
