@@ -1,0 +1,40 @@
+"""The project's own set-up: CI runs the README's test command in a fresh virtual environment,
+and the lock file pins what the pyproject's tested ranges allow."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = "python3 -m venv .venv && . .venv/bin/activate && "
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Two commands.*?```bash\n(.*?)```", text, re.S).group(1)
+    return [l for l in block.splitlines() if l.strip() and not l.startswith("#")]
+
+
+def test_ci_runs_the_readme_test_command_in_a_fresh_venv():
+    demo, test = _readme_commands()
+    assert demo.startswith(VENV) and "interp demo" in demo
+    assert test.startswith(VENV) and test.endswith("python -m pytest")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test[len(VENV):] in ci.splitlines()
+    assert 'python3 -m venv "$tmp/venv"' in ci and "mktemp -d" in ci
+
+
+def test_lock_pins_the_stack_within_the_tested_ranges():
+    from packaging.requirements import Requirement
+
+    lock = {}
+    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[name.lower()] = version
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for name in ("transformers", "transformer-lens", "torch"):
+        assert name in lock, name
+        spec = re.search(rf'"({re.escape(name)}[<>=!~][^"]*)"', pyproject).group(1)
+        assert Requirement(spec).specifier.contains(lock[name]), (spec, lock[name])
