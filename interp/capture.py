@@ -245,7 +245,8 @@ def capture(
             ``[n, d_vocab]`` float32 per set (1 MB per prompt for a 262k vocabulary).
         progress: show a tqdm bar (default: when there is more than one batch).
         share_prefix: run the prompts' common token prefix (chat template, instruction) once
-            and reuse its key/value cache, when every kept position lies after it.
+            and reuse its key/value cache, when every kept position lies after it and the
+            model's cache works (:mod:`interp.kv_cache`; checked after every batch).
 
     Returns:
         :class:`Activations` (or ``{name: Activations}`` for a mapping of positions).

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from interp.config import SweepConfig, from_dict
 
@@ -69,8 +70,11 @@ def demo_config(results: Path, real_data: Path | None = None,
 
 
 def run_demo(output: Path = Path("report.html"), results: Path = Path("results/demo"),
-             real_data: str | Path | None = None, executor: str = "local") -> Path:
-    """Run the demo sweep (resumable: a second run only builds the report) and write the report."""
+             real_data: str | Path | None = None, executor: str = "local") -> tuple[Path, Any]:
+    """Run the demo sweep (resumable: a second run only builds the report) and write the report.
+
+    Returns ``(report path, the sweep's report)``: its ``failed`` lists units that could not be
+    computed (e.g. a model that failed its self-check)."""
     from interp.report import build_report
     from interp.results import ResultStore
     from interp.sweep import format_plan, plan, run
@@ -79,5 +83,6 @@ def run_demo(output: Path = Path("report.html"), results: Path = Path("results/d
     print(format_plan(plan(cfg), ResultStore(cfg.output)))
     rep = run(cfg, executor=executor)
     print(rep.summary())
-    return build_report(cfg.output, output, title="interp demo: does instruction tuning make a "
+    path = build_report(cfg.output, output, title="interp demo: does instruction tuning make a "
                         "model more consistent?", notes=cfg.notes)
+    return path, rep

@@ -78,7 +78,7 @@ class Context:
         return self._model
 
     def self_check(self, model: Any) -> Any:
-        """Check the fast paths on a few of this sweep's own prompts: two per dataset and
+        """Check the fast paths on a few of this sweep's own prompts: one per dataset and
         prompt format (PARAREL queries with their relation's candidates; MRPC/TAPACO sentences;
         one MMLU question per instruction)."""
         from interp import selfcheck
@@ -137,8 +137,8 @@ class Context:
 
 
 #: sample prompts per dataset and prompt format, and candidates per PARAREL sample, of the
-#: self-check (its cost: about 3 s per model on the demo's CPU models)
-SELF_CHECK_PROMPTS, SELF_CHECK_CANDIDATES = 2, 6
+#: self-check (its cost: a few seconds per model on the demo's CPU models, see README)
+SELF_CHECK_PROMPTS, SELF_CHECK_CANDIDATES = 1, 6
 
 
 def self_check_samples(ctx: Context, model: Any) -> tuple[dict, dict, list]:

@@ -16,13 +16,15 @@ faithful extension; Fierro et al. (2024) take "the top-1 prediction" without mor
 ``restrict=False`` gives the other common reading: the unrestricted first-token argmax over the
 vocabulary (correct when it equals the gold object's first token).
 
-**Candidate tokens.** A candidate continues the prompt after a space: its tokens are those of
-``" " + candidate`` without special tokens (``ĠParis`` for SmolLM2's byte-level BPE, ``▁Paris``
-for Gemma). Both tokenizers split words at whitespace before merging, so these are exactly the
-tokens that follow the prompt's own tokens in ``tokenize(prompt + " " + candidate)``;
-:func:`boundary_mismatches` checks it (0 mismatches on 59,400 PARAREL (prompt, object) pairs of
-P36/P103/P176 for both offline models). Tokenizing each candidate once, independently of the
-query, is what lets all queries of a relation share one candidate table.
+**Candidate tokens.** A candidate continues the prompt after a space, and its tokens are the ones
+the model would see: the tail of the joint tokenization ``tokenize(prompt + " " + candidate)``
+after the prompt's own tokens (:func:`continuation_tokens`), never ``" " + candidate`` tokenized
+alone. The two agree for byte-level BPE (SmolLM2, Gemma, GPT-2, Qwen2, Falcon, Llama 3) but not for
+SentencePiece tokenizers that add a prefix space (Phi-3; Hugging Face's LLaMA-1/2 tokenizers, the
+paper's models), where ``" Paris"`` alone is ``['▁', '▁Paris']`` and after a prompt ``['▁Paris']``.
+Queries whose tails agree share one candidate table. Where the joint tokenization merges tokens
+across the boundary (a prompt ending in a space, on SentencePiece), the candidate is scored on its
+own from the joint tokens (one plain forward) and counted in ``n_merged``.
 
 **Exact and cheap** (:func:`score_candidates`). Every token log-probability is <= 0, so a
 candidate's total never exceeds its first-token log-probability. Candidates are visited in order
@@ -42,7 +44,9 @@ SmolLM2). ``benchmarks/pararel.py`` (SmolLM2, P176, CPU): about 200x the naive l
 second and 10x the pruning rule applied alone.
 
 The cached forwards call the Hugging Face model that the bridge wraps (``model.hf_model``: same
-weights, same logits as ``model.bridge``; a test checks it).
+weights, same logits as ``model.bridge``; a test checks it), through :mod:`interp.kv_cache`,
+which checks after every forward that the cache holds what it was fed; where a library pair
+does not fill the cache, continuations run with their whole prompt instead (same numbers).
 
 Example:
     >>> from interp import load_model
@@ -277,7 +281,7 @@ def _log_softmax(x: Tensor) -> Tensor:
     return torch.log_softmax(x.float(), dim=-1)
 
 
-def _joint_logprob(model: Model, joint: list[int], start: int) -> float:
+def joint_logprob(model: Model, joint: list[int], start: int) -> float:
     """``sum_{t >= start} log P(joint[t] | joint[:t])`` from one plain forward."""
     with torch.inference_mode():  # logits only at the positions that predict joint[start:]
         logits = model.hf_model(input_ids=torch.tensor([joint], device=model.device),
@@ -444,7 +448,7 @@ def score_candidates(
     if first_token_logprobs is not None and tuple(first_token_logprobs.shape) != (n, model.d_vocab):
         raise ValueError(f"first_token_logprobs: shape {tuple(first_token_logprobs.shape)}, "
                          f"expected ({n}, {model.d_vocab}) for {n} prompts")
-    exact = [{j: _joint_logprob(model, joint, start) for j, (joint, start) in m.items()}
+    exact = [{j: joint_logprob(model, joint, start) for j, (joint, start) in m.items()}
              for m in t.merged]
 
     races: list[_Race | None] = [None] * n
@@ -521,8 +525,7 @@ def naive_score_candidates(
     with torch.inference_mode():
         for i, p in enumerate(ids):
             tab, merged = t.tables[t.which[i]], t.merged[i]
-            lp1 = _log_softmax(hf(input_ids=torch.tensor([p], device=dev),
-                                  logits_to_keep=1).logits[0, -1])
+            lp1 = _log_softmax(hf(input_ids=torch.tensor([p], device=dev)).logits[0, -1])
             b = [0.0 if j in merged else float(lp1[tok[0]]) for j, tok in enumerate(tab.tokens)]
             order = sorted(range(len(b)), key=lambda j: (-b[j], j)) if prune else range(len(b))
             tot = [float("-inf")] * len(b)
@@ -530,8 +533,13 @@ def naive_score_candidates(
             for j in order:
                 if prune and (b[j] < best_s or (b[j] == best_s and j > best_j)):
                     break
-                joint, start = merged.get(j, (p + tab.tokens[j], len(p)))
-                tot[j] = _joint_logprob(model, joint, start)
+                if j in merged:
+                    tot[j] = joint_logprob(model, *merged[j])
+                else:  # the baseline of benchmarks/pararel.py: every position's logits
+                    tok = tab.tokens[j]
+                    full = torch.tensor([p + tok], device=dev)
+                    lp = _log_softmax(hf(input_ids=full).logits[0, len(p) - 1:-1])
+                    tot[j] = float(lp.gather(-1, torch.tensor(tok, device=dev)[:, None]).double().sum())
                 scored += len(tab.tokens[j]) > 1 and j not in merged
                 if tot[j] > best_s or (tot[j] == best_s and j < best_j):
                     best_j, best_s = j, tot[j]

@@ -106,22 +106,37 @@ def _short(text: str, n: int = 160) -> str:
 
 def _check_bos(model: Model, prompts: Sequence[str]) -> Check:
     bos = model.tokenizer.bos_token_id
+    if bos is None:
+        return Check("bos_once", True, "the tokenizer has no BOS token")
     for p in prompts:
         ids = model.tokenize(p)
-        n = ids.count(bos) if bos is not None else 0
-        want_first = model.prepends_bos or (bos is not None and p.startswith(model.tokenizer.bos_token))
-        if n > 1 or (want_first and ids[:1] != [bos]):
-            return Check("bos_once", False, f"BOS appears {n} times (first token {ids[:1]})",
-                         _short(p))
+        lead = next((i for i, t in enumerate(ids) if t != bos), len(ids))  # leading BOS tokens
+        want_first = model.prepends_bos or p.startswith(model.tokenizer.bos_token)
+        if lead > 1 or (want_first and lead != 1):
+            return Check("bos_once", False, f"the prompt starts with {lead} BOS tokens "
+                         f"(expected {int(want_first)})", _short(p))
     return Check("bos_once", True, f"{len(prompts)} prompts, BOS "
                  f"{'once, first' if model.prepends_bos else 'not added'}")
 
 
-def _plain_forward(model: Model, ids: list[int]) -> tuple[tuple, torch.Tensor]:
+def _plain_forward(model: Model, rows: Sequence[Sequence[int]], at: Sequence[Sequence[int]]
+                   ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One uncached forward of token rows, RIGHT-padded (causal attention never looks ahead, and
+    position ids count from 0 as in an unpadded forward): ``(hidden_states, logits)`` with the
+    logits only at the positions in ``at`` (their union, ``[b, k, d_vocab]``, in sorted order).
+
+    An independent path from capture's (left padding, shared-prefix cache, stopped forward)."""
+    width = max(len(r) for r in rows)
+    toks = torch.full((len(rows), width), model.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        toks[i, : len(r)] = torch.tensor(list(r))
+        mask[i, : len(r)] = 1
+    keep = torch.tensor(sorted({p for ps in at for p in ps}), device=model.device)
     with torch.inference_mode():
-        out = model.hf_model(input_ids=torch.tensor([ids], device=model.device),
-                             output_hidden_states=True, use_cache=False)
-    return out.hidden_states, out.logits[0, -1]
+        out = model.hf_model(input_ids=toks.to(model.device), attention_mask=mask.to(model.device),
+                             output_hidden_states=True, use_cache=False, logits_to_keep=keep)
+    return [h.float().cpu() for h in out.hidden_states], out.logits.float().cpu()
 
 
 def _check_capture(model: Model, prompts: Sequence[str], atol: float) -> Check:
@@ -129,16 +144,18 @@ def _check_capture(model: Model, prompts: Sequence[str], atol: float) -> Check:
 
     acts = capture(model, list(prompts), keep=("resid",), batch_size=max(2, len(prompts) // 2),
                    progress=False)
+    last = [len(t) - 1 for t in acts.tokens]
+    hs, logits = _plain_forward(model, acts.tokens, [[x] for x in last])
+    column = {p: j for j, p in enumerate(sorted(set(last)))}
     worst, where = 0.0, ""
     L = model.n_layers
     for i, p in enumerate(prompts):
-        hs, logits = _plain_forward(model, acts.tokens[i])
+        n = last[i]
         # hidden_states[l] for l < L is the residual before block l; the last entry is final-normed
-        plain = torch.stack([h[0, -1] for h in hs[:L]]).float().cpu()
         errs = {
-            "resid": _error(acts.resid[i, :L], plain),
-            "final": _error(acts.final[i], hs[L][0, -1].float().cpu()),
-            "logits": _error(acts.logits[i], logits.float().cpu()),
+            "resid": _error(acts.resid[i, :L], torch.stack([h[i, n] for h in hs[:L]])),
+            "final": _error(acts.final[i], hs[L][i, n]),
+            "logits": _error(acts.logits[i], logits[i, column[n]]),
         }
         kind, err = max(errs.items(), key=lambda kv: kv[1])
         if not err <= worst:
@@ -157,24 +174,34 @@ def _error(got: torch.Tensor, want: torch.Tensor) -> float:
 
 def _check_answers(model: Model, prompts: Sequence[str], candidates: Sequence[str],
                    atol: float) -> Check:
-    from interp.scoring import (continuation_text, continuation_tokens, naive_score_candidates,
-                                score_candidates)
+    from interp.scoring import continuation_text, score_candidates
 
     fast = score_candidates(model, list(prompts), list(candidates))
-    ref = naive_score_candidates(model, list(prompts), list(candidates))  # exhaustive, uncached
+    # exhaustive teacher forcing on each joint tokenization ``prompt + " " + candidate``: every
+    # (prompt, candidate) is one row of a plain forward, scored from where it leaves the prompt
+    rows, starts = [], []
+    for p in prompts:
+        head = model.tokenize(p)
+        for c in candidates:
+            joint = model.tokenize(p + continuation_text(c))
+            k = next((t for t, (a, b) in enumerate(zip(head, joint)) if a != b), len(head))
+            rows.append(joint)
+            starts.append(max(k, 1))
+    need = [list(range(k - 1, len(r) - 1)) for r, k in zip(rows, starts)]
+    _, logits = _plain_forward(model, rows, need)
+    column = {p: j for j, p in enumerate(sorted({p for ps in need for p in ps}))}
+    lp = torch.log_softmax(logits.double(), -1)
+    totals = [float(sum(lp[r, column[t - 1], rows[r][t]] for t in range(starts[r], len(rows[r]))))
+              for r in range(len(rows))]
+    n = len(candidates)
     for i, p in enumerate(prompts):
-        want = ref.scores[i]
-        got_total = want[fast.best[i]]
-        if got_total < max(want) - atol:
+        want = totals[i * n:(i + 1) * n]
+        best = max(range(n), key=lambda j: (want[j], -j))
+        if want[fast.best[i]] < want[best] - atol or abs(fast.best_logprob[i] - want[best]) > atol:
             return Check("answer_tokens", False,
                          f"the fast scoring picks {candidates[fast.best[i]]!r} "
-                         f"({got_total:.4f}), teacher forcing {candidates[ref.best[i]]!r} "
-                         f"({max(want):.4f})", _short(p))
-        joint = model.tokenize(p + continuation_text(candidates[ref.best[i]]))
-        c = continuation_tokens(model, p, [continuation_text(candidates[ref.best[i]])])
-        if c.joint(0) != joint:
-            return Check("answer_tokens", False, "an answer's tokens are not the tail of the "
-                         "joint tokenization", _short(p))
+                         f"({fast.best_logprob[i]:.4f}), teacher forcing {candidates[best]!r} "
+                         f"({want[best]:.4f})", _short(p))
     merged = sum(fast.n_merged)
     return Check("answer_tokens", True, f"{len(prompts)} prompts x {len(candidates)} candidates: "
                  f"the same argmax as exhaustive teacher forcing ({merged} merged boundaries)")

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -62,10 +63,16 @@ class SweepReport:
     stored: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: model label -> its self-check (:class:`interp.selfcheck.SelfCheck`), local executor
+    self_checks: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         s = (f"{len(self.computed)} units computed, {len(self.stored)} already stored, "
              f"{len(self.failed)} failed in {self.seconds:.1f} s")
+        for label, check in self.self_checks.items():
+            s += (f"\n  self-check of {label}: {'passed' if check.passed else 'FAILED'} in "
+                  f"{check.seconds:.1f} s ({check.n_prompts} prompts; "
+                  + ", ".join(c.name for c in check.checks) + ")")
         for unit, why in self.failed:
             s += f"\n  FAILED {unit}: {why}"
         return s
@@ -130,6 +137,7 @@ def _run_local(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
             ctx.release_unless(next_model=_next_model(jobs, job))
     finally:
         bar.close()
+        report.self_checks.update(ctx.checks)
 
 
 def _next_model(jobs: Sequence[Job], job: Job) -> str | None:
