@@ -778,9 +778,12 @@ def _table6(ctx: ReportContext) -> Content:
     tasks = _becel_tasks(ctx)
     ordered = {m.label: tasks[m.label] for m in ctx.models if m.label in tasks}
     header, rows = figures.table6_rows(ordered)
-    return [Table(header, rows, note="95% bootstrap intervals over pairs / test examples. Neg = behaves as expected "
-                                     "under negation; Neg flip = the prediction changed (what the paper's WiC column "
-                                     "measures)."),
+    return [Table(header, rows, note="95% bootstrap intervals over pairs / test examples. Neg (flip rate, paper) = "
+                                     "the fraction of negated pairs whose prediction changed: the paper's Table 6 "
+                                     "column, whose task mean is Table 2's. Neg (label-aware) = the prediction "
+                                     "changed exactly when the gold label changed (equal to the flip rate on "
+                                     "SNLI/RTE/MRPC, where every negated pair changes label; 1 - flip rate on WiC, "
+                                     "where none does)."),
             figures.table6(ordered, colors=ctx.colors)]
 
 

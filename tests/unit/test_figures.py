@@ -266,3 +266,27 @@ def test_base_vs_ift_table() -> None:
            "diff": Interval(0.2, 0.1, 0.3, 8).to_dict(), "p_value": 0.01, "n": 8}
     cells = figures.base_vs_ift_table([row]).data[0].cells.values
     assert [c[0] for c in cells] == ["gap", "b", "i", "0.100", "0.300", "0.200 [0.100, 0.300]", "0.010 *", "8"]
+
+
+def test_table2_becel_negation_is_the_papers_flip_rate():
+    """The paper's LLaMA rows of Table 6 (Sem, Neg = flip rate) give its Table 2 BECEL column:
+    (0.843 + 0.847 + 0.797 + 0.900) / 4 = 84.7 and (0.834 + 0.471 + 0.321 + 0.069) / 4 = 42.4
+    (printed 42.3); the label-aware reading differs on WiC (1 - 0.069): 63.9."""
+    from interp.analyses.consistency import BecelTask
+    from interp.figures import table2_rows, table6_rows
+    from interp.stats import Interval
+
+    def iv(x: float) -> Interval:
+        return Interval(x, x, x, 10)
+
+    paper = {"snli": (0.843, 0.834), "rte": (0.847, 0.471), "mrpc": (0.797, 0.321),
+             "wic": (0.900, 0.069)}
+    tasks = [BecelTask(t, iv(0.9), iv(sem), iv(1 - flip if t == "wic" else flip), iv(flip), iv(0.8))
+             for t, (sem, flip) in paper.items()]
+    header, rows = table2_rows({"llama": {"becel": tasks}})
+    row = dict(zip(header, rows[0]))
+    assert row["BECEL ↑ Cons. (paraphrase / negation: flip rate, paper)"] == "84.7 / 42.4"
+    assert row["BECEL negation, label-aware"] == "63.9"
+    h6, r6 = table6_rows({"llama": tasks})
+    wic = dict(zip(h6, r6[-1]))
+    assert wic["Neg (flip rate, paper)"].startswith("0.069") and wic["Neg (label-aware)"].startswith("0.931")
