@@ -82,6 +82,9 @@ class Limits:
     becel_tasks: tuple[str, ...] = ("snli", "rte", "mrpc", "wic")
     becel_max_train: int | None = 2000
     becel_max_eval: int | None = None
+    #: "probe" (logistic regression on frozen last-token features: fast, CPU) or "finetune"
+    #: (the paper's App. C.2: full fine-tuning over lr in {5e-4, 1e-4, 5e-5}; for a GPU)
+    becel_method: str = "probe"
     n_boot: int = 1000
 
 
@@ -187,6 +190,9 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
     if set(cfg.analyses) - every:
         raise ConfigError(f"{where}: unknown analyses {sorted(set(cfg.analyses) - every)}; "
                           f"known: {sorted(every)}")
+    if cfg.limits.becel_method not in ("probe", "finetune"):
+        raise ConfigError(f"{where}: [limits] becel_method must be 'probe' or 'finetune', got "
+                          f"{cfg.limits.becel_method!r}")
     if cfg.representation not in ("post_norm", "pre_norm"):
         raise ConfigError(f"{where}: representation must be 'post_norm' or 'pre_norm'")
     return cfg

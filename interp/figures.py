@@ -789,6 +789,10 @@ BECEL_COLUMNS = (("symmetric", "Sym"), ("semantic", "Sem"), ("negation_flip", "N
                  ("negation", "Neg (label-aware)"), ("accuracy", "Acc."))
 
 
+#: how a BECEL classifier was trained (``BecelTask.method``), as the tables name it
+BECEL_METHODS = {"probe": "probe", "finetune": "fine-tuned (paper)"}
+
+
 def table6_rows(results: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[list[str]]]:
     """Table 6 as (header, rows): one row per model and task (``BecelTask`` results), each metric
     with its 95% interval ("n/a" where the perturbation set is absent).
@@ -796,15 +800,16 @@ def table6_rows(results: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[l
     Example:
         >>> iv = {"estimate": 0.9, "low": 0.8, "high": 1.0, "n": 5}
         >>> t = {"task": "mrpc", "symmetric": iv, "semantic": iv, "negation": iv, "negation_flip": iv, "accuracy": iv}
-        >>> table6_rows({"m": [t]})[1][0][:3]
-        ['m', 'MRPC', '0.900 [0.800, 1.000]']
+        >>> table6_rows({"m": [t]})[1][0][:4]
+        ['m', 'MRPC', 'probe', '0.900 [0.800, 1.000]']
     """
-    header = ["model", "task"] + [name for _, name in BECEL_COLUMNS]
+    header = ["model", "task", "classifier"] + [name for _, name in BECEL_COLUMNS]
     rows = []
     for model, tasks in results.items():
         for t in tasks:
             d = as_dict(t)
-            rows.append([model, d["task"].upper()] + [fmt_interval(d.get(k)) for k, _ in BECEL_COLUMNS])
+            rows.append([model, d["task"].upper(), BECEL_METHODS[d.get("method", "probe")]]
+                        + [fmt_interval(d.get(k)) for k, _ in BECEL_COLUMNS])
     return header, rows
 
 

@@ -760,6 +760,11 @@ def _table2(ctx: ReportContext) -> Content:
             "over instructions (accuracy averaged over orderings). PARAREL: mean over prompts ± sd over prompts "
             "(footnote 4). BECEL: mean over tasks (Table 6 has the intervals). “(chance)”: 25% lies inside the "
             "accuracy interval — then the spread over orderings measures letter bias, see the letter distribution.")
+    methods = {label: sorted({figures.BECEL_METHODS[t.get("method", "probe")] for t in ts})
+               for label, ts in becel.items()}
+    if methods:
+        note += (" BECEL classifier: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in methods.items())
+                 + " (probe = logistic regression on frozen last-token features; the paper fine-tunes).")
     if notes:
         note += " " + "; ".join(notes) + "."
     out: list[Content] = [Table(header, rows, note=note), figures.table2(results, colors=ctx.colors)]

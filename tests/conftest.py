@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 settings.register_profile("quick", max_examples=12, deadline=None, derandomize=True,
                           suppress_health_check=_SLOW_OK)
-settings.register_profile("thorough", max_examples=300, deadline=None,
+settings.register_profile("thorough", max_examples=100, deadline=None,
                           suppress_health_check=_SLOW_OK)
 settings.load_profile(os.environ.get("INTERP_HYPOTHESIS_PROFILE", "quick"))
 

@@ -558,7 +558,8 @@ def mmlu_spread(
 class BecelTask:
     """BECEL consistency of one classifier on one task (a row block of Table 6).
 
-    Intervals with ``n == 0`` (NaN) mark a perturbation set that was not given.
+    Intervals with ``n == 0`` (NaN) mark a perturbation set that was not given. ``method`` is
+    the classifier that produced the predictions: ``"probe"`` or ``"finetune"`` (the paper's).
     """
 
     task: str
@@ -567,15 +568,18 @@ class BecelTask:
     negation: Interval
     negation_flip: Interval
     accuracy: Interval
+    method: str = "probe"
 
     def to_dict(self) -> dict:
-        return {"task": self.task, **{k: getattr(self, k).to_dict() for k in
-                                      ("symmetric", "semantic", "negation", "negation_flip", "accuracy")}}
+        return {"task": self.task, "method": self.method,
+                **{k: getattr(self, k).to_dict() for k in
+                   ("symmetric", "semantic", "negation", "negation_flip", "accuracy")}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "BecelTask":
         return cls(d["task"], *(Interval.from_dict(d[k]) for k in
-                                ("symmetric", "semantic", "negation", "negation_flip", "accuracy")))
+                                ("symmetric", "semantic", "negation", "negation_flip", "accuracy")),
+                   method=d.get("method", "probe"))
 
 
 def pair_outcomes(kind: str, pairs: Sequence[Any], preds_original: Sequence[int],

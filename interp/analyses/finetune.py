@@ -35,7 +35,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -413,5 +413,6 @@ def run_becel(
         block = preds[k:k + 2 * len(ps)]
         orig[kind], pert[kind] = block[0::2], block[1::2]
         k += 2 * len(ps)
-    return becel_consistency(task, orig, pert, pairs, [e.label for e in test], preds[:len(test)],
-                             n_boot=n_boot, seed=seed)
+    result = becel_consistency(task, orig, pert, pairs, [e.label for e in test], preds[:len(test)],
+                               n_boot=n_boot, seed=seed)
+    return replace(result, method=method)

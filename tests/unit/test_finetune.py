@@ -135,3 +135,35 @@ def test_run_becel_on_demo_data(tiny_llama):
         run_becel(tiny_llama, "snli", demo_path("becel"), method="svm")
     with pytest.raises(ValueError, match="unknown BECEL task"):
         run_becel(tiny_llama, "boolq", demo_path("becel"))
+
+
+def test_finetuning_learns_a_separable_task():
+    """Fine-tuning (the paper's BECEL classifier) LEARNS: on a toy task whose label is one word of
+    the first sentence, a tiny random model's held-out accuracy rises from chance to >= 0.9."""
+    from interp.testing import tiny_model
+
+    model = tiny_model("llama", chat=False, seed=11)
+    fillers = ["It is widely known.", "Everyone knows that.", "The river is long.",
+               "People speak Japanese.", "Water is wet.", "She was born in London."]
+
+    def examples(n: int, offset: int) -> list[Example]:
+        out = []
+        for i in range(n):
+            city, label = (("Paris", 1) if (i + offset) % 2 else ("Rome", 0))
+            out.append(Example(f"The trip went to {city} again.", fillers[(i + offset) % len(fillers)],
+                               label))
+        return out
+
+    train, val, test = examples(48, 0), examples(12, 100), examples(24, 200)
+    ft = finetune_classifier(model, "mrpc", train, val, lrs=(3e-3,), batch_size=8, epochs=8,
+                             patience=3, seed=0)
+    acc = float(np.mean([p == e.label for p, e in zip(ft.predict(test), test)]))
+    assert acc >= 0.9, f"held-out accuracy {acc:.2f} after fine-tuning (chance 0.5)"
+
+
+def test_run_becel_records_its_method(tiny_llama):
+    r = run_becel(tiny_llama, "snli", demo_path("becel"), n_pairs=4, n_train=20)
+    assert r.method == "probe" and r.to_dict()["method"] == "probe"
+    d = r.to_dict()
+    del d["method"]  # a unit stored before methods were recorded
+    assert BecelTask.from_dict(d).method == "probe"

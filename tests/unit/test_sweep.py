@@ -141,3 +141,10 @@ def test_failed_unit_is_reported_not_lost(tmp_path, demo_data):
                            "tiny-ift / pararel / attributes / prompt 0"}
     assert all("Wikipedia snippet cache" in why for why in failed.values())
     assert len(rep.computed) == 2 * 5
+
+
+def test_becel_method_is_validated(tmp_path: Path, demo_data: Path):
+    p = write_config(tmp_path, "out", demo_data)
+    p.write_text(p.read_text() + 'becel_method = "svm"\n')
+    with pytest.raises(ConfigError, match="becel_method"):
+        load_config(p)
