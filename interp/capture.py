@@ -148,8 +148,11 @@ def _resolve_position(model: Model, i: int, prompt: Any, ids: list[int], pos: Po
             raise ValueError(f"{_describe(i, prompt)}: token position {pos} out of range for "
                              f"{n} tokens")
         return pos % n
-    if isinstance(pos, tuple) and len(pos) == 2:
-        pos = Span(int(pos[0]), int(pos[1]))
+    if isinstance(pos, tuple):
+        if len(pos) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in pos):
+            raise ValueError(f"{_describe(i, prompt)}: a position tuple must be a character span "
+                             f"(start, end) of two ints, got {pos!r}")
+        pos = Span(*pos)
     if isinstance(pos, Span):
         if not isinstance(prompt, str):
             raise ValueError(f"{_describe(i, prompt)}: a character span needs a string prompt")

@@ -49,7 +49,8 @@ def test_capture_equals_plain_forwards(real, data):
     bodies = data.draw(prompt_lists(), label="prompts")
     chat = data.draw(st.booleans(), label="in the model's prompt format") and model.is_chat
     prompts = [model.chat_prefix(b) if chat else b for b in bodies]
-    positions = data.draw(positions_for(prompts))
+    positions = [int(x[1] * len(model.tokenize(p))) if isinstance(x, tuple) else x
+                 for p, x in zip(prompts, data.draw(positions_for(prompts)))]
     acts = capture(model, prompts, positions, batch_size=data.draw(st.integers(1, 4)),
                    progress=False)
     for i, (p, pos) in enumerate(zip(prompts, positions)):

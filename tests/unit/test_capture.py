@@ -117,6 +117,7 @@ def test_select(tiny):
         (["ok"], "first", "unknown position"),
         (["a", "b"], [0], "2 prompts"),
         ([[1, 2], [3]], [Span(0, 1), 0], "needs a string prompt"),
+        (["ok", "abc"], [0, ("index", 0.5)], r"prompt 1 \('abc'\).*two ints"),
     ],
 )
 def test_bad_input(tiny, prompts, positions, match):
