@@ -63,7 +63,8 @@ def test_failed_check_message(tiny_llama):
 def test_a_sweep_stores_nothing_for_a_model_that_fails(tmp_path: Path, demo_data: Path,
                                                        monkeypatch):
     from interp.config import load_config
-    from interp.sweep import run
+    from interp.sweep import plan, run
+    from test_sweep import write_config
 
     real = selfcheck.verify
 
@@ -75,36 +76,15 @@ def test_a_sweep_stores_nothing_for_a_model_that_fails(tmp_path: Path, demo_data
         return r
 
     monkeypatch.setattr(selfcheck, "verify", verify)
-    cfg_path = tmp_path / "c.toml"
-    cfg_path.write_text(f"""
-[sweep]
-output = "{tmp_path / 'out'}"
-batch_size = 4
-
-[[models]]
-label = "tiny-base"
-spec = "tiny:gemma3"
-kind = "base"
-
-[[models]]
-label = "tiny-ift"
-spec = "tiny:llama-chat"
-kind = "ift"
-base = "tiny-base"
-
-[datasets]
-mrpc = "{demo_data}/mrpc"
-
-[limits]
-mrpc_max_pairs = 6
-n_boot = 20
-""")
-    report = run(load_config(cfg_path))
+    cfg_path = write_config(tmp_path, "out", demo_data)  # tiny-base (Gemma-3) + tiny-ift (LLaMA)
+    cfg = load_config(cfg_path)
+    per_prompt = [u for j in plan(cfg) if j.model == "tiny-ift" and not j.pooled for u in j.units]
+    report = run(cfg)
     store = ResultStore(tmp_path / "out")
     models = {k.model for k in store.keys()}
     assert models == {"tiny-base"}
     failed = [reason for unit, reason in report.failed if "tiny-ift" in unit]
-    assert sum("self-check 'capture'" in r and "'sample'" in r for r in failed) == 3
+    assert sum("self-check 'capture'" in r and "'sample'" in r for r in failed) == len(per_prompt)
     assert all("self-check" in r or "needs the per-prompt units" in r for r in failed)
     for k in store.keys():
         if k.prompt != "all":
