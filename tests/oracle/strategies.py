@@ -42,7 +42,7 @@ def prompt_lists(draw) -> list[str]:
 @st.composite
 def positions_for(draw, prompts: list[str]) -> list:
     """One position per prompt: "last", a token index (a fraction, resolved by the test), or the
-    character span of one of its words (a subject span)."""
+    character span of one of its whole words (a subject span)."""
     from interp.capture import Span
 
     out = []
@@ -52,7 +52,9 @@ def positions_for(draw, prompts: list[str]) -> list:
             out.append("last")
         elif kind == "index":
             out.append(("index", draw(st.floats(0, 0.999))))
-        else:
-            w = draw(st.sampled_from(p.split()))
-            out.append(Span.of(p, w))
+        else:  # a whole word (a word may also occur inside another: "at" in "located")
+            starts = [i for i, ch in enumerate(p) if ch != " " and (i == 0 or p[i - 1] == " ")]
+            start = draw(st.sampled_from(starts))
+            end = p.find(" ", start)
+            out.append(Span(start, len(p) if end == -1 else end))
     return out
