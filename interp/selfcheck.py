@@ -174,19 +174,16 @@ def _error(got: torch.Tensor, want: torch.Tensor) -> float:
 
 def _check_answers(model: Model, prompts: Sequence[str], candidates: Sequence[str],
                    atol: float) -> Check:
-    from interp.scoring import continuation_text, score_candidates
+    from interp.scoring import continuation_text, continuation_tokens, score_candidates
 
     fast = score_candidates(model, list(prompts), list(candidates))
     # exhaustive teacher forcing on each joint tokenization ``prompt + " " + candidate``: every
     # (prompt, candidate) is one row of a plain forward, scored from where it leaves the prompt
     rows, starts = [], []
     for p in prompts:
-        head = model.tokenize(p)
-        for c in candidates:
-            joint = model.tokenize(p + continuation_text(c))
-            k = next((t for t, (a, b) in enumerate(zip(head, joint)) if a != b), len(head))
-            rows.append(joint)
-            starts.append(max(k, 1))
+        c = continuation_tokens(model, p, [continuation_text(x) for x in candidates])
+        rows += [c.joint(j) for j in range(len(candidates))]
+        starts += c.start
     need = [list(range(k - 1, len(r) - 1)) for r, k in zip(rows, starts)]
     _, logits = _plain_forward(model, rows, need)
     column = {p: j for j, p in enumerate(sorted({p for ps in need for p in ps}))}
