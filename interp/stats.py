@@ -1,7 +1,11 @@
-"""Statistics shared by the analyses: bootstrap intervals, paired bootstrap tests, Pearson r.
+"""Statistics shared by the analyses: bootstrap intervals, paired tests, permutation tests,
+multiple-testing correction and Pearson r, all on top of :mod:`scipy.stats`.
 
-Every function is seeded and pure. Intervals are percentile bootstrap intervals over the
-resampled units (subjects, questions, examples or paraphrase sets, as each analysis says).
+Every function is seeded and pure. Intervals are percentile bootstrap intervals
+(``scipy.stats.bootstrap``) over the resampled units that are independent (subjects, questions,
+examples or paraphrase sets, as each analysis says); p-values of paired comparisons come from
+randomisation (``scipy.stats.permutation_test``: the two models' values are swapped within each
+unit), which stays valid where a bootstrap tail does not.
 
 Example:
     >>> ci = bootstrap_ci([0.0, 1.0, 1.0, 1.0], n_boot=2000, seed=0)
@@ -12,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -66,6 +71,28 @@ def _nan_interval(n: int, confidence: float) -> Interval:
     return Interval(math.nan, math.nan, math.nan, n, confidence)
 
 
+def _scipy_interval(data: tuple, statistic: Callable[..., Any], *, estimate: float, n: int,
+                    n_boot: int, confidence: float, seed: int, vectorized: bool,
+                    paired: bool = False) -> Interval:
+    """``scipy.stats.bootstrap`` (percentile) wrapped into an :class:`Interval`; a resample
+    distribution with no spread gives the zero-width interval at its value."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", getattr(_st, "DegenerateDataWarning", RuntimeWarning))
+        res = _st.bootstrap(data, statistic, n_resamples=n_boot, confidence_level=confidence,
+                            method="percentile", vectorized=vectorized, paired=paired,
+                            random_state=np.random.default_rng(seed))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if math.isnan(lo) or math.isnan(hi):
+        dist = np.asarray(res.bootstrap_distribution, dtype=float)
+        dist = dist[~np.isnan(dist)]
+        if len(dist) == 0:
+            return Interval(estimate, math.nan, math.nan, n, confidence)
+        alpha = (1.0 - confidence) / 2
+        lo, hi = (float(v) for v in np.quantile(dist, [alpha, 1 - alpha]))
+    return Interval(estimate, lo, hi, n, confidence)
+
+
 def bootstrap_ci(
     values: Sequence[float] | np.ndarray,
     statistic: Callable[[np.ndarray], float] = np.mean,
@@ -82,6 +109,8 @@ def bootstrap_ci(
     Example:
         >>> bootstrap_ci([1.0, 2.0, 3.0], seed=1).estimate
         2.0
+        >>> bootstrap_ci([1.0, 1.0, 1.0]).low
+        1.0
     """
     x = np.asarray(values, dtype=float)
     n = len(x)
@@ -90,15 +119,12 @@ def bootstrap_ci(
     est = float(statistic(x))
     if n == 1:
         return Interval(est, est, est, 1, confidence)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
     if statistic is np.mean and x.ndim == 1:
-        boots = x[idx].mean(axis=1)
-    else:
-        boots = np.array([statistic(x[i]) for i in idx])
-    alpha = (1.0 - confidence) / 2
-    lo, hi = np.nanquantile(boots, [alpha, 1 - alpha])
-    return Interval(est, float(lo), float(hi), n, confidence)
+        return _scipy_interval((x,), np.mean, estimate=est, n=n, n_boot=n_boot,
+                               confidence=confidence, seed=seed, vectorized=True)
+    rows = np.arange(n)
+    return _scipy_interval((rows,), lambda idx: statistic(x[idx.astype(int)]), estimate=est, n=n,
+                           n_boot=n_boot, confidence=confidence, seed=seed, vectorized=False)
 
 
 def grouped_bootstrap_ci(
@@ -109,7 +135,8 @@ def grouped_bootstrap_ci(
     seed: int = 0,
 ) -> Interval:
     """Interval of a macro average: the mean over groups of each group's mean, resampling
-    units within each group (e.g. subjects within relations), keeping the groups fixed.
+    units within each group (e.g. subjects within relations), keeping the groups fixed
+    (a stratified bootstrap: ``scipy.stats.bootstrap`` with one sample per group).
 
     Example:
         >>> grouped_bootstrap_ci([[1.0, 1.0], [0.0, 1.0]]).estimate
@@ -119,19 +146,23 @@ def grouped_bootstrap_ci(
     if not arrays:
         return _nan_interval(0, confidence)
     est = float(np.mean([a.mean() for a in arrays]))
-    rng = np.random.default_rng(seed)
-    boots = np.zeros(n_boot)
-    for a in arrays:
-        boots += a[rng.integers(0, len(a), size=(n_boot, len(a)))].mean(axis=1)
-    boots /= len(arrays)
-    alpha = (1.0 - confidence) / 2
-    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
-    return Interval(est, float(lo), float(hi), sum(len(a) for a in arrays), confidence)
+    n = sum(len(a) for a in arrays)
+    varying = [a for a in arrays if len(a) > 1]
+    if not varying:
+        return Interval(est, est, est, n, confidence)
+    fixed = sum(float(a.mean()) for a in arrays if len(a) == 1)
+    k = len(arrays)
+
+    def macro(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        return (sum(s.mean(axis=axis) for s in samples) + fixed) / k
+    return _scipy_interval(tuple(varying), macro, estimate=est, n=n, n_boot=n_boot,
+                           confidence=confidence, seed=seed, vectorized=True)
 
 
 @dataclass(frozen=True)
 class PairedTest:
-    """A paired bootstrap comparison of two models on the same units: ``diff = b - a``."""
+    """A paired comparison of two models on the same units: ``diff = stat(b) - stat(a)`` with its
+    bootstrap interval and a two-sided randomisation p-value."""
 
     diff: Interval
     p_value: float
@@ -148,27 +179,150 @@ def paired_bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> PairedTest:
-    """Paired bootstrap of ``mean(b) - mean(a)`` over shared units, with a two-sided p-value
-    (twice the smaller tail of the bootstrap distribution around zero, floored at 1/n_boot).
+    """``mean(b) - mean(a)`` over shared units: paired bootstrap interval of the difference and a
+    two-sided paired permutation (sign-flip) p-value, exact when ``2**n <= n_boot``.
 
     Example:
         >>> t = paired_bootstrap([0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 0], seed=0)
-        >>> round(t.diff.estimate, 3), t.p_value < 0.05
-        (0.833, True)
+        >>> round(t.diff.estimate, 3), round(t.p_value, 4)  # exact: 2 of the 64 sign flips
+        (0.833, 0.0625)
     """
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"paired_bootstrap: {x.shape} vs {y.shape}: the units must be shared")
-    d = y - x
-    ci = bootstrap_ci(d, n_boot=n_boot, confidence=confidence, seed=seed)
-    if len(d) < 2:
-        return PairedTest(ci, math.nan)
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    if np.all(boots == 0):
+    return paired_test(np.stack([x, y], axis=1), lambda m: float(m.mean()), n_boot=n_boot,
+                       confidence=confidence, seed=seed)
+
+
+def paired_test(
+    rows: np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedTest:
+    """Compare two models on shared units with any statistic of the units.
+
+    ``rows`` is ``[n_units, 2, ...]``: unit ``i``'s data for model a (``rows[i, 0]``) and model b
+    (``rows[i, 1]``); ``statistic`` maps ``[n_units, ...]`` (one model's rows) to a number.
+    ``diff = statistic(rows[:, 1]) - statistic(rows[:, 0])``; the interval resamples units (paired
+    bootstrap) and the two-sided p-value swaps the two models' data within each unit at random
+    (a permutation test: valid for non-linear statistics such as a max - min spread).
+
+    Example:
+        >>> rows = np.array([[[1, 0], [1, 1]], [[0, 0], [1, 1]], [[1, 0], [0, 0]]], dtype=float)
+        >>> spread = lambda m: float(np.ptp(m.mean(axis=0)))
+        >>> t = paired_test(rows, spread)  # column means: a (2/3, 0), b (2/3, 2/3)
+        >>> round(t.diff.estimate, 3), t.p_value <= 1
+        (-0.667, True)
+    """
+    r = np.asarray(rows, dtype=float)
+    if r.ndim < 2 or r.shape[1] != 2:
+        raise ValueError(f"paired_test: rows of shape {r.shape}; expected [n_units, 2, ...]")
+    n = len(r)
+    diff_of = lambda m: statistic(m[:, 1]) - statistic(m[:, 0])  # noqa: E731
+    est = float(diff_of(r))
+    if n < 2:
+        return PairedTest(Interval(est, est, est, n, confidence), math.nan)
+    ci = bootstrap_ci(r, diff_of, n_boot=n_boot, confidence=confidence, seed=seed)
+    if np.array_equal(r[:, 0], r[:, 1]):
         return PairedTest(ci, 1.0)
-    tail = min((boots <= 0).mean(), (boots >= 0).mean())
-    return PairedTest(ci, float(min(1.0, max(2 * tail, 1.0 / n_boot))))
+    idx = np.arange(n, dtype=float)
+
+    # permutation_test(permutation_type="samples") swaps a and b within each unit; the samples
+    # are unit indices tagged by model (index, index + n) so that any statistic can be applied
+    def tagged(ia: np.ndarray, ib: np.ndarray) -> float:
+        ia, ib = ia.astype(int), ib.astype(int)
+        ma = np.where((ia < n).reshape((-1,) + (1,) * (r.ndim - 2)), r[ia % n, 0], r[ia % n, 1])
+        mb = np.where((ib < n).reshape((-1,) + (1,) * (r.ndim - 2)), r[ib % n, 0], r[ib % n, 1])
+        return float(statistic(mb) - statistic(ma))
+    res = _st.permutation_test((idx, idx + n), tagged, permutation_type="samples",
+                               vectorized=False, n_resamples=n_boot, alternative="two-sided",
+                               random_state=np.random.default_rng(seed))
+    return PairedTest(ci, float(res.pvalue))
+
+
+@dataclass(frozen=True)
+class SpreadTest:
+    """Is a max - min spread across conditions larger than chance alone makes it?
+
+    ``null_mean``: the spread expected when the condition does not matter (the conditions'
+    values shuffled within each unit); ``p_value``: the share of shuffles whose spread is at
+    least the observed one (one-sided). A max - min of noisy means is positive even without any
+    effect, so read the spread against ``null_mean``, not against zero.
+    """
+
+    observed: float
+    null_mean: float
+    p_value: float
+    n: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SpreadTest":
+        return cls(**{k: none_to_nan(v) if k != "n" else v for k, v in d.items()})
+
+
+def spread_test(per_condition: np.ndarray, *, n_resamples: int = 2000, seed: int = 0) -> SpreadTest:
+    """Permutation test of ``max - min`` over conditions of the mean over units.
+
+    ``per_condition`` is ``[n_units, n_conditions]`` (e.g. questions x instructions, each value
+    the question's accuracy under that instruction averaged over answer orderings); the null
+    permutes the conditions within each unit (``scipy.stats.permutation_test``, "samples").
+
+    Example:
+        >>> x = np.array([[1, 0, 0]] * 18 + [[0, 1, 1]] * 6, dtype=float)
+        >>> t = spread_test(x, seed=0)
+        >>> round(t.observed, 3), t.p_value < 0.05, t.null_mean < t.observed
+        (0.5, True, True)
+    """
+    x = np.asarray(per_condition, dtype=float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ValueError(f"spread_test: per_condition of shape {x.shape}; expected [n_units, >= 2 conditions]")
+    observed = float(np.ptp(x.mean(axis=0)))
+    if len(x) < 2:
+        return SpreadTest(observed, math.nan, math.nan, len(x))
+
+    def spread(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        means = np.stack([s.mean(axis=axis) for s in samples], axis=-1)
+        return np.ptp(means, axis=-1)
+    res = _st.permutation_test(tuple(x.T), spread, permutation_type="samples", vectorized=True,
+                               n_resamples=n_resamples, alternative="greater",
+                               random_state=np.random.default_rng(seed))
+    return SpreadTest(observed, float(np.mean(res.null_distribution)), float(res.pvalue), len(x))
+
+
+def adjust_p(p_values: Sequence[float], method: str = "bh") -> list[float]:
+    """Multiple-testing adjusted p-values: ``"bh"`` (Benjamini-Hochberg false discovery rate,
+    ``scipy.stats.false_discovery_control``) or ``"holm"`` (family-wise error). NaN stays NaN.
+
+    Example:
+        >>> [round(p, 3) for p in adjust_p([0.01, 0.02, 0.03, 0.5])]
+        [0.04, 0.04, 0.04, 0.5]
+        >>> [round(p, 3) for p in adjust_p([0.01, 0.02, 0.03, 0.5], "holm")]
+        [0.04, 0.06, 0.06, 0.5]
+    """
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if not ok.any():
+        return out.tolist()
+    q = p[ok]
+    if method == "bh":
+        out[ok] = _st.false_discovery_control(q, method="bh")
+    elif method == "holm":
+        order = np.argsort(q)
+        m = len(q)
+        stepped = np.maximum.accumulate((m - np.arange(m)) * q[order])
+        adj = np.empty(m)
+        adj[order] = np.minimum(stepped, 1.0)
+        out[ok] = adj
+    else:
+        raise ValueError(f"method {method!r}: use 'bh' or 'holm'")
+    return out.tolist()
 
 
 @dataclass(frozen=True)
