@@ -728,9 +728,10 @@ def table2_rows(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], li
     Example:
         >>> iv = {"estimate": 0.5, "low": 0.4, "high": 0.6, "n": 10}
         >>> table2_rows({"m": {"pararel": {"accuracy": iv, "consistency": iv}}})[1]
-        [['m', 'n/a', 'n/a', '50.0 [40.0, 60.0]', '50.0 [40.0, 60.0]', 'n/a', 'n/a', 'n/a']]
+        [['m', 'n/a', 'n/a', 'n/a', '50.0 [40.0, 60.0]', '50.0 [40.0, 60.0]', 'n/a', 'n/a', 'n/a']]
     """
-    header = ["model", "MMLU Acc.", "MMLU ↓ Spread", "PARAREL Acc.", "PARAREL ↑ Cons.", "BECEL Acc.",
+    header = ["model", "MMLU Acc.", "MMLU ↓ Spread (paper: over instructions)",
+              "MMLU spread, other readings (per ordering / over 9 setups)", "PARAREL Acc.", "PARAREL ↑ Cons.", "BECEL Acc.",
               "BECEL ↑ Cons. (paraphrase / negation: flip rate, paper)",
               "BECEL negation, label-aware"]
     rows = []
@@ -741,9 +742,13 @@ def table2_rows(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], li
         row = [model]
         if mmlu:
             acc = _pct(mmlu["accuracy"]) + (" (chance)" if mmlu.get("at_chance") else "")
-            row += [acc, _pct(mmlu["spread"])]
+            test = mmlu.get("spread_test") or {}
+            null = (f" (no-effect {fmt_num(test.get('null_mean'), 1, scale=100)}, p {fmt_num(test.get('p_value'))})"
+                    if test else "")
+            row += [acc, _pct(mmlu["spread"]) + null,
+                    f"{_pct(mmlu.get('spread_orderings'))} / {_pct(mmlu['spread_setups'])}"]
         else:
-            row += ["n/a", "n/a"]
+            row += ["n/a", "n/a", "n/a"]
         if par:
             sd = lambda k: f" ± {fmt_num(par[k], 1, scale=100)} sd" if k in par else ""  # noqa: E731
             row += [_pct(par["accuracy"]) + sd("accuracy_std"), _pct(par["consistency"]) + sd("consistency_std")]

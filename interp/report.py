@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
 import plotly
 import plotly.graph_objects as go
 import plotly.offline
@@ -756,8 +757,12 @@ def _table2(ctx: ReportContext) -> Content:
     header.insert(1, "role")
     for row in rows:
         row.insert(1, ctx.role(row[0]))
-    note = ("Percent, 95% bootstrap intervals. MMLU: mean over 3 instructions × 3 answer orderings; spread = max − min "
-            "over instructions (accuracy averaged over orderings). PARAREL: mean over prompts ± sd over prompts "
+    note = ("Percent, 95% bootstrap intervals. MMLU: mean over 3 instructions × 3 answer orderings; spread (the "
+            "paper's, App. C.1) = max − min over instructions of the accuracy averaged over orderings. A max − min of "
+            "noisy accuracies exceeds zero even when the instruction does not matter: “no-effect” is the spread "
+            "expected with the instructions shuffled within each question, p the one-sided permutation p-value of "
+            "the observed spread against it. Other readings: the mean over orderings of each ordering's spread over "
+            "instructions, and max − min over all 9 setups. PARAREL: mean over prompts ± sd over prompts "
             "(footnote 4). BECEL: mean over tasks (Table 6 has the intervals). “(chance)”: 25% lies inside the "
             "accuracy interval — then the spread over orderings measures letter bias, see the letter distribution.")
     methods = {label: sorted({figures.BECEL_METHODS[t.get("method", "probe")] for t in ts})
@@ -830,18 +835,23 @@ def _table7(ctx: ReportContext) -> Content:
 
 @dataclass(frozen=True)
 class PairedMetric:
-    """A metric compared between a base and an IFT model on shared items (paired bootstrap).
+    """A metric compared between a base and an IFT model on shared items.
 
-    ``items(payload)`` returns item id -> value; the comparison uses the items both models have
-    (finite values), so the difference is the mean of per-item differences.
+    ``items(payload)`` returns item id -> value (a number, or a vector such as a question's
+    outcome in each MMLU setup); the comparison uses the items both models have. ``statistic``
+    maps the ``[n_items, ...]`` values of one model to the metric (default: the mean, so the
+    difference is the mean of per-item differences). Interval: paired bootstrap over items;
+    p-value: the two models' values swapped within items at random
+    (:func:`interp.stats.paired_test`).
     """
 
     name: str
     analysis: str
     dataset: str
-    items: Callable[[Mapping[str, Any]], Mapping[str, float]]
+    items: Callable[[Mapping[str, Any]], Mapping[str, Any]]
     pool: Pool | None = None
     unit: str = "items"
+    statistic: Callable[[Any], float] | None = None
 
 
 def _gap_items(d: Mapping[str, Any]) -> dict[str, float]:
@@ -881,6 +891,27 @@ def _pararel_items(which: int) -> Callable[[Mapping[str, Any]], dict[str, float]
     return items
 
 
+def _mmlu_items(d: Mapping[str, Any]) -> dict[str, list[float]]:
+    """Per MMLU question: its accuracy under each instruction, averaged over the answer
+    orderings (pooled ``spread`` payloads that keep per-question outcomes)."""
+    from interp.analyses.consistency import MMLUSpread, per_instruction
+
+    if not d.get("correct"):
+        return {}
+    r = MMLUSpread.from_dict(dict(d))
+    per = per_instruction(r.correct_matrix(), np.array([s.instruction for s in r.setups]))
+    return dict(zip(r.question_ids, per.tolist()))
+
+
+def _mean(m: Any) -> float:
+    return float(np.mean(m))
+
+
+def _spread(m: Any) -> float:
+    """The paper's MMLU spread from ``[n_questions, n_instructions]`` accuracies."""
+    return float(np.ptp(np.mean(m, axis=0)))
+
+
 #: The metrics of the base-vs-IFT table; append a :class:`PairedMetric` to add one.
 PAIRED_METRICS: list[PairedMetric] = [
     PairedMetric(f"Table 1 gap, {ds.upper()}", "gap", ds, _gap_items, _pool_gap, "paraphrase sets")
@@ -892,6 +923,8 @@ PAIRED_METRICS: list[PairedMetric] = [
                  "(relation, fact) items"),
     PairedMetric("Fig. 2 attribute rate (mean over layers)", "attributes", "pararel", _attribute_items,
                  _pool_attributes, "(relation, subject) items"),
+    PairedMetric("MMLU accuracy", "spread", "mmlu", _mmlu_items, None, "questions", _mean),
+    PairedMetric("MMLU spread (paper's)", "spread", "mmlu", _mmlu_items, None, "questions", _spread),
 ]
 
 
@@ -909,17 +942,19 @@ def base_of(ctx: ReportContext, model: str) -> str | None:
 
 def compare_base_ift(metric: PairedMetric, base: str, ift: str, base_payload: Mapping[str, Any],
                      ift_payload: Mapping[str, Any], *, seed: int = 0) -> dict | None:
-    """One row of the comparison: paired bootstrap over the shared items (None if fewer than 2)."""
-    from interp.stats import paired_bootstrap
+    """One row of the comparison: paired bootstrap interval and permutation p-value over the shared
+    items (None if fewer than 2)."""
+    from interp.stats import paired_test
 
     a, b = metric.items(base_payload), metric.items(ift_payload)
     shared = [k for k in a if k in b]
     if len(shared) < 2:
         return None
-    xa, xb = [a[k] for k in shared], [b[k] for k in shared]
-    test = paired_bootstrap(xa, xb, seed=seed)
-    return {"metric": metric.name, "base": base, "ift": ift, "base_value": sum(xa) / len(xa),
-            "ift_value": sum(xb) / len(xb), "diff": test.diff.to_dict(), "p_value": test.p_value,
+    rows = np.array([[a[k], b[k]] for k in shared], dtype=float)
+    stat = metric.statistic or _mean
+    test = paired_test(rows, stat, seed=seed)
+    return {"metric": metric.name, "base": base, "ift": ift, "base_value": stat(rows[:, 0]),
+            "ift_value": stat(rows[:, 1]), "diff": test.diff.to_dict(), "p_value": test.p_value,
             "n": len(shared), "unit": metric.unit}
 
 
@@ -947,11 +982,18 @@ def _base_vs_ift(ctx: ReportContext) -> Content:
     if not rows:
         return Absent("no metric has paired results for a base and an IFT model"
                       + (f" ({'; '.join(skipped)})" if skipped else ""))
+    from interp.stats import adjust_p
+
+    adjusted = adjust_p([r["p_value"] for r in rows], "bh")
     body = [[r["metric"], r["base"], r["ift"], fmt_num(r["base_value"]), fmt_num(r["ift_value"]),
-             fmt_interval(r["diff"]), fmt_num(r["p_value"]) + (" *" if r["p_value"] <= 0.05 else ""),
-             f"{r['n']} {r['unit']}"] for r in rows]
-    note = ("Paired bootstrap over the items both models share (mean of per-item differences; the Table 1 "
-            "gap resamples paraphrase sets with each model's non-paraphrase mean fixed). * p ≤ 0.05.")
+             fmt_interval(r["diff"]), fmt_num(r["p_value"]), fmt_num(q) + (" *" if q <= 0.05 else ""),
+             f"{r['n']} {r['unit']}"] for r, q in zip(rows, adjusted)]
+    note = ("IFT − base with a 95% paired-bootstrap interval over the items both models share; p: two-sided "
+            "permutation test (the two models' values swapped within each item at random), valid for the MMLU "
+            "spread (a max − min) as for means; q: p adjusted for all rows of this table (Benjamini–Hochberg); "
+            "* q ≤ 0.05. Caveat: the Table 1 gap rows resample paraphrase sets with each model's "
+            "non-paraphrase mean held fixed, which understates their uncertainty.")
     if skipped:
         note += " Skipped: " + "; ".join(skipped) + "."
-    return Table(["metric", "base", "IFT", "base", "IFT", "IFT − base [95% CI]", "p", "n"], body, note=note)
+    return Table(["metric", "base", "IFT", "base", "IFT", "IFT − base [95% CI]", "p", "q (BH)", "n"], body,
+                 note=note)

@@ -25,8 +25,19 @@ remapped (:func:`mmlu_setups`). The answer is the argmax over the log-probabilit
 after ``Answer:`` (lm-evaluation-harness format, see :func:`interp.prompts.mmlu_prompt`).
 
 * ``accuracy``: mean over the 9 setups (interval: questions resampled, jointly for all setups).
-* ``spread`` (the paper's, Section 3 with footnote 3): max - min over the 3 instructions of the
-  accuracy averaged over the orderings. ``spread_setups``: max - min over all 9 setups.
+* three readings of the spread, all computed and named (the report's headline is the paper's):
+
+  - ``spread`` (**the paper's**, Section 3 with footnote 3 and App. C.1): max - min over the 3
+    instructions of the accuracy averaged over the 3 orderings;
+  - ``spread_orderings``: the mean over orderings of each ordering's max - min over instructions;
+  - ``spread_setups``: max - min over all 9 setups (instructions and orderings mixed).
+
+  Intervals resample questions (jointly for all setups). A max - min of noisy means is above zero
+  even when the instruction does not matter, and its bootstrap is biased upward, so
+  ``spread_test`` (:func:`interp.stats.spread_test`) gives the spread expected with no
+  instruction effect (``null_mean``: instructions shuffled within each question) and the
+  one-sided p-value of the observed spread against it. ``correct`` keeps the per-question,
+  per-setup outcomes (``question_ids`` name the questions) for paired base-vs-IFT tests.
 * the predicted-letter distribution per setup and ``at_chance`` (chance 0.25 inside the accuracy
   interval): a model at chance with a favourite letter makes the spread over orderings measure
   letter bias, not prompt sensitivity.
@@ -72,7 +83,7 @@ from typing import Any
 
 import numpy as np
 
-from interp.stats import Interval, bootstrap_ci, grouped_bootstrap_ci
+from interp.stats import Interval, SpreadTest, bootstrap_ci, grouped_bootstrap_ci, spread_test
 
 LETTERS = "ABCD"
 CHANCE = 0.25
@@ -436,8 +447,11 @@ class MMLUSpread:
     """MMLU accuracy and spread of one model (Table 2).
 
     ``spread`` is the paper's (over instructions, accuracy averaged over orderings);
-    ``spread_setups`` is over all setups. ``at_chance``: chance (0.25) lies inside the
-    accuracy interval. ``letter_bias``: mean over setups of the most-predicted letter's share.
+    ``spread_orderings`` the mean over orderings of each ordering's spread over instructions;
+    ``spread_setups`` is over all setups; ``spread_test`` the spread expected without an
+    instruction effect and its p-value. ``at_chance``: chance (0.25) lies inside the accuracy
+    interval. ``letter_bias``: mean over setups of the most-predicted letter's share.
+    ``correct``: per setup, one "0"/"1" character per question (in ``question_ids`` order).
     """
 
     setups: tuple[SetupResult, ...]
@@ -450,6 +464,16 @@ class MMLUSpread:
     n_questions: int
     subjects: tuple[str, ...]
     chance: float = CHANCE
+    spread_orderings: Interval | None = None
+    spread_test: SpreadTest | None = None
+    question_ids: tuple[str, ...] = ()
+    correct: tuple[str, ...] = ()
+
+    def correct_matrix(self) -> np.ndarray:
+        """``[n_questions, n_setups]`` 0/1 outcomes (empty for results stored without them)."""
+        if not self.correct:
+            return np.zeros((0, len(self.setups)))
+        return np.array([[c == "1" for c in col] for col in self.correct], dtype=float).T
 
     def to_dict(self) -> dict:
         return {
@@ -461,6 +485,9 @@ class MMLUSpread:
             "instruction_accuracy": list(self.instruction_accuracy),
             "at_chance": self.at_chance, "letter_bias": self.letter_bias,
             "n_questions": self.n_questions, "subjects": list(self.subjects), "chance": self.chance,
+            "spread_orderings": self.spread_orderings.to_dict() if self.spread_orderings else None,
+            "spread_test": self.spread_test.to_dict() if self.spread_test else None,
+            "question_ids": list(self.question_ids), "correct": list(self.correct),
         }
 
     @classmethod
@@ -474,12 +501,16 @@ class MMLUSpread:
             instruction_accuracy=tuple(d["instruction_accuracy"]), at_chance=d["at_chance"],
             letter_bias=d["letter_bias"], n_questions=d["n_questions"],
             subjects=tuple(d["subjects"]), chance=d.get("chance", CHANCE),
+            spread_orderings=_interval(d.get("spread_orderings")),
+            spread_test=SpreadTest.from_dict(d["spread_test"]) if d.get("spread_test") else None,
+            question_ids=tuple(d.get("question_ids", ())), correct=tuple(d.get("correct", ())),
         )
 
 
 def _spread_stat(instr: np.ndarray) -> Any:
-    """Statistic over resampled question rows [n, n_setups]: max - min over instructions of
-    the accuracy averaged over each instruction's setups."""
+    """Statistic over question rows [n, n_setups]: max - min over instructions of the accuracy
+    averaged over each instruction's setups (the paper's spread; all setups when ``instr`` is
+    ``arange(n_setups)``)."""
     groups = [np.flatnonzero(instr == i) for i in np.unique(instr)]
 
     def stat(x: np.ndarray) -> float:
@@ -487,6 +518,36 @@ def _spread_stat(instr: np.ndarray) -> Any:
         per = [acc[g].mean() for g in groups]
         return float(max(per) - min(per))
     return stat
+
+
+def _spread_orderings_stat(instr: np.ndarray, order: np.ndarray) -> Any:
+    """Statistic over question rows [n, n_setups]: the mean over orderings of the max - min over
+    instructions of that ordering's setup accuracies."""
+    groups = [np.flatnonzero(order == o) for o in np.unique(order)]
+
+    def stat(x: np.ndarray) -> float:
+        acc = x.mean(axis=0)
+        return float(np.mean([np.ptp(acc[g]) for g in groups if len(g) > 1] or [math.nan]))
+    return stat
+
+
+def per_instruction(correct: np.ndarray, instr: np.ndarray) -> np.ndarray:
+    """``[n, n_setups]`` outcomes -> ``[n, n_instructions]``: each question's accuracy under each
+    instruction, averaged over that instruction's orderings.
+
+    >>> per_instruction(np.array([[1, 0, 1, 1]]), np.array([0, 0, 1, 1])).tolist()
+    [[0.5, 1.0]]
+    """
+    return np.stack([correct[:, instr == i].mean(axis=1) for i in np.unique(instr)], axis=1)
+
+
+def question_id(q: Any) -> str:
+    """A stable id of an MMLU question (subject and a hash of its text and choices), to pair the
+    same questions across models."""
+    import hashlib
+
+    text = "\x1f".join([q.subject, q.question, *sorted(q.choices)])
+    return f"{q.subject}:{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
 
 def mmlu_spread(
@@ -536,17 +597,23 @@ def mmlu_spread(
                                    bootstrap_ci(correct[:, s], n_boot=n_boot, seed=seed),
                                    tuple(int((pred == c).sum()) for c in range(4))))
     instr = np.array([s.instruction for s in setups])
-    spread = _spread_stat(instr)
+    order = np.array([s.ordering for s in setups])
     everything = np.arange(k)
     acc = bootstrap_ci(correct, lambda x: float(x.mean()), n_boot=n_boot, seed=seed)
+    ci = lambda stat: bootstrap_ci(correct, stat, n_boot=n_boot, seed=seed)  # noqa: E731
+    multi = len(np.unique(instr)) > 1
     return MMLUSpread(
         setups=tuple(results), accuracy=acc,
-        spread=bootstrap_ci(correct, spread, n_boot=n_boot, seed=seed),
-        spread_setups=bootstrap_ci(correct, _spread_stat(everything), n_boot=n_boot, seed=seed),
+        spread=ci(_spread_stat(instr)),
+        spread_setups=ci(_spread_stat(everything)),
         instruction_accuracy=tuple(float(correct[:, instr == i].mean()) for i in np.unique(instr)),
         at_chance=bool(acc.low <= CHANCE <= acc.high),
         letter_bias=float(np.mean([r.top_letter_share for r in results])),
         n_questions=n, subjects=tuple(sorted({q.subject for q in questions_by_setup[0]})),
+        spread_orderings=ci(_spread_orderings_stat(instr, order)),
+        spread_test=spread_test(per_instruction(correct, instr), n_resamples=n_boot, seed=seed) if multi else None,
+        question_ids=tuple(question_id(q) for q in questions_by_setup[0]),
+        correct=tuple("".join("1" if v else "0" for v in correct[:, s]) for s in range(k)),
     )
 
 

@@ -177,16 +177,22 @@ def test_mmlu_spread_known_answer():
     answers = {  # per instruction, the answers in its 3 orderings -> accuracies
         0: ["AAAA", "AAAB", "AABB"],  # 1, .75, .5   -> mean .75
         1: ["AAAA", "AAAA", "AAAA"],  # 1, 1, 1      -> mean 1
-        2: ["ABBB", "BBBB", "AABB"],  # .25, 0, .5   -> mean .25
+        2: ["ABBB", "BBBB", "AAAB"],  # .25, 0, .75  -> mean 1/3
     }
     lps = [letter_lp(answers[s.instruction][s.ordering]) for s in setups]
     r = mmlu_spread([qs] * 9, lps, setups)
     accs = [s.accuracy.estimate for s in r.setups]
-    assert accs == [1, .75, .5, 1, 1, 1, .25, 0, .5]
+    assert accs == [1, .75, .5, 1, 1, 1, .25, 0, .75]
     assert r.accuracy.estimate == pytest.approx(np.mean(accs))
-    assert r.instruction_accuracy == pytest.approx((0.75, 1.0, 0.25))
-    assert r.spread.estimate == pytest.approx(0.75)        # 1 - .25
+    assert r.instruction_accuracy == pytest.approx((0.75, 1.0, 1 / 3))
+    assert r.spread.estimate == pytest.approx(2 / 3)       # the paper's: 1 - 1/3
+    # per ordering, max - min over instructions: (1 - .25, 1 - 0, 1 - .5), then the mean
+    assert r.spread_orderings.estimate == pytest.approx(0.75)
     assert r.spread_setups.estimate == pytest.approx(1.0)  # 1 - 0
+    # the test compares the paper's spread with instructions shuffled within each question
+    assert r.spread_test.observed == pytest.approx(2 / 3) and 0 < r.spread_test.null_mean < 2 / 3
+    assert r.correct[8] == "1110" and r.correct_matrix().shape == (4, 9)
+    assert len(set(r.question_ids)) == 4
     assert r.setups[7].letter_counts == (0, 4, 0, 0)
     assert r.setups[7].top_letter_share == 1.0
     assert r.n_questions == 4 and r.subjects == ("anatomy", "astronomy")

@@ -287,9 +287,35 @@ def test_base_vs_ift_known_answer() -> None:
     assert row["n"] == 3 and row["base_value"] == pytest.approx(1 / 3) and row["ift_value"] == 1.0
     assert row["diff"]["estimate"] == pytest.approx(2 / 3)
     assert report.compare_base_ift(metric, "b", "i", {"items": {"x": 0.0}}, {"items": {"x": 1.0}}) is None
+    # exact permutation p: differences (1, 1, 0); of the 8 swaps, |mean| >= 2/3 for 4 (the zero swaps freely)
+    assert row["p_value"] == pytest.approx(4 / 8)
     # Table 1 gap items: set cosine minus the model's mean non-pair cosine; their mean is the gap
     assert report._gap_items({"set_cos": [0.5, None, 0.7], "nonpair_cos": [0.1, 0.3]}) == pytest.approx(
         {"0": 0.3, "2": 0.5})
+
+
+def test_base_vs_ift_mmlu_spread_known_answer() -> None:
+    """Two questions, 3 instructions x 1 ordering. Base: question accuracies per instruction
+    (1, 0, 0), (1, 0, 0) -> means (1, 0, 0), spread 1. IFT: (1, 1, 1), (0, 0, 0) -> (.5, .5, .5),
+    spread 0. Accuracy: base 1/3, IFT 1/2."""
+    from interp.analyses.consistency import MMLUSetup, MMLUSpread, SetupResult
+    from interp.stats import Interval
+
+    def payload(cols: list[str]) -> dict:
+        iv = Interval(0.5, 0.4, 0.6, 2)
+        setups = tuple(SetupResult(i, 0, iv, (1, 1, 0, 0)) for i in range(3))
+        return MMLUSpread(setups, iv, iv, iv, (0.5,) * 3, False, 0.5, 2, ("x",),
+                          question_ids=("q1", "q2"), correct=tuple(cols)).to_dict()
+
+    base, ift = payload(["11", "00", "00"]), payload(["10", "10", "10"])
+    acc, spread = [m for m in report.PAIRED_METRICS if m.dataset == "mmlu"]
+    row = report.compare_base_ift(spread, "b", "i", base, ift)
+    assert (row["base_value"], row["ift_value"], row["diff"]["estimate"]) == pytest.approx((1.0, 0.0, -1.0))
+    # swapping question 2 alone gives means (1, .5, .5) vs (.5, 0, 0): |diff| = 0; swapping both: +1
+    assert row["p_value"] == pytest.approx(2 / 4) and row["n"] == 2
+    row = report.compare_base_ift(acc, "b", "i", base, ift)
+    assert (row["base_value"], row["ift_value"]) == pytest.approx((1 / 3, 1 / 2))
+    assert MMLUSetup(0, 0) == MMLUSetup(0, 0)
 
 
 def test_report_is_self_contained(tmp_path: Path) -> None:
