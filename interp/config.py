@@ -85,6 +85,9 @@ class Limits:
     #: "probe" (logistic regression on frozen last-token features: fast, CPU) or "finetune"
     #: (the paper's App. C.2: full fine-tuning over lr in {5e-4, 1e-4, 5e-5}; for a GPU)
     becel_method: str = "probe"
+    #: RTE/MRPC/WiC symmetric pairs are swapped training rows: at most this share of the training
+    #: split is held out (never trained on) to evaluate them; in (0, 1)
+    becel_symmetric_max_share: float = 0.2
     n_boot: int = 1000
 
 
@@ -193,6 +196,10 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
     if cfg.limits.becel_method not in ("probe", "finetune"):
         raise ConfigError(f"{where}: [limits] becel_method must be 'probe' or 'finetune', got "
                           f"{cfg.limits.becel_method!r}")
+    share = cfg.limits.becel_symmetric_max_share
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise ConfigError(f"{where}: [limits] becel_symmetric_max_share must be a number in (0, 1), "
+                          f"got {share!r}")
     if cfg.representation not in ("post_norm", "pre_norm"):
         raise ConfigError(f"{where}: representation must be 'post_norm' or 'pre_norm'")
     return cfg

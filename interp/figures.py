@@ -800,7 +800,8 @@ BECEL_METHODS = {"probe": "probe", "finetune": "fine-tuned (paper)"}
 
 def table6_rows(results: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[list[str]]]:
     """Table 6 as (header, rows): one row per model and task (``BecelTask`` results), each metric
-    with its 95% interval ("n/a" where the perturbation set is absent).
+    with its 95% interval ("n/a" where the perturbation set is absent), and the training examples
+    with the evaluation rows excluded from them ("n/a" where not recorded).
 
     Example:
         >>> iv = {"estimate": 0.9, "low": 0.8, "high": 1.0, "n": 5}
@@ -808,13 +809,15 @@ def table6_rows(results: Mapping[str, Sequence[Any]]) -> tuple[list[str], list[l
         >>> table6_rows({"m": [t]})[1][0][:4]
         ['m', 'MRPC', 'probe', '0.900 [0.800, 1.000]']
     """
-    header = ["model", "task", "classifier"] + [name for _, name in BECEL_COLUMNS]
+    header = ["model", "task", "classifier"] + [name for _, name in BECEL_COLUMNS] + ["train (excluded)"]
     rows = []
     for model, tasks in results.items():
         for t in tasks:
             d = as_dict(t)
+            n, excl = d.get("n_train"), d.get("n_excluded")
             rows.append([model, d["task"].upper(), BECEL_METHODS[d.get("method", "probe")]]
-                        + [fmt_interval(d.get(k)) for k, _ in BECEL_COLUMNS])
+                        + [fmt_interval(d.get(k)) for k, _ in BECEL_COLUMNS]
+                        + ["n/a" if n is None else f"{n} ({'?' if excl is None else excl} excl.)"])
     return header, rows
 
 

@@ -375,7 +375,8 @@ def _becel_job(j: _Job) -> None:
     model = j.ctx.model(j.job.model)
     j.unit("consistency", lambda: run_becel(
         model, task, j.ctx.path("becel"), n_train=lim.becel_max_train, n_test=lim.becel_max_eval,
-        n_pairs=lim.becel_max_eval, method=lim.becel_method, seed=cfg.seed,
+        n_pairs=lim.becel_max_eval, method=lim.becel_method,
+        symmetric_max_share=lim.becel_symmetric_max_share, seed=cfg.seed,
         batch_size=cfg.batch_size, n_boot=lim.n_boot).to_dict())
 
 

@@ -793,7 +793,12 @@ def _table6(ctx: ReportContext) -> Content:
                                      "column, whose task mean is Table 2's. Neg (label-aware) = the prediction "
                                      "changed exactly when the gold label changed (equal to the flip rate on "
                                      "SNLI/RTE/MRPC, where every negated pair changes label; 1 - flip rate on WiC, "
-                                     "where none does)."),
+                                     "where none does). Train (excluded): the classifier's training examples and the "
+                                     "training rows removed because they are evaluation rows (a test example or "
+                                     "either side of an evaluated pair, in either order): no evaluation row is "
+                                     "trained on. RTE/MRPC/WiC's symmetric pairs are swapped training rows, so at "
+                                     "most [limits] becel_symmetric_max_share of the training split is held out "
+                                     "for them."),
             figures.table6(ordered, colors=ctx.colors)]
 
 

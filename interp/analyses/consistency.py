@@ -627,6 +627,8 @@ class BecelTask:
 
     Intervals with ``n == 0`` (NaN) mark a perturbation set that was not given. ``method`` is
     the classifier that produced the predictions: ``"probe"`` or ``"finetune"`` (the paper's).
+    ``n_train``: the examples the classifier was trained on; ``n_excluded``: training rows
+    removed because they are evaluation rows (``None``: not recorded, as in older payloads).
     """
 
     task: str
@@ -636,9 +638,12 @@ class BecelTask:
     negation_flip: Interval
     accuracy: Interval
     method: str = "probe"
+    n_train: int | None = None
+    n_excluded: int | None = None
 
     def to_dict(self) -> dict:
-        return {"task": self.task, "method": self.method,
+        return {"task": self.task, "method": self.method, "n_train": self.n_train,
+                "n_excluded": self.n_excluded,
                 **{k: getattr(self, k).to_dict() for k in
                    ("symmetric", "semantic", "negation", "negation_flip", "accuracy")}}
 
@@ -646,7 +651,8 @@ class BecelTask:
     def from_dict(cls, d: dict) -> "BecelTask":
         return cls(d["task"], *(Interval.from_dict(d[k]) for k in
                                 ("symmetric", "semantic", "negation", "negation_flip", "accuracy")),
-                   method=d.get("method", "probe"))
+                   method=d.get("method", "probe"), n_train=d.get("n_train"),
+                   n_excluded=d.get("n_excluded"))
 
 
 def pair_outcomes(kind: str, pairs: Sequence[Any], preds_original: Sequence[int],

@@ -19,7 +19,9 @@ Input text (one string per example, plain text for base and chat models alike)::
 Training data (:func:`run_becel`): the task's ``train`` split; SNLI's BECEL ``train.tsv`` is not in
 ``../shared/data/becel`` (too large), so SNLI trains on its ``validation`` split and is evaluated
 on ``test``. Accuracy is measured on the split the perturbed sets were built from
-(``becel.eval_split``: SNLI/MRPC test, RTE/WiC validation). The L2 strength is chosen on a seeded
+(``becel.eval_split``: SNLI/MRPC test, RTE/WiC validation). No evaluation row is ever trained on
+(:func:`split_train_eval`; RTE/MRPC/WiC's symmetric pairs are swapped training rows, so a capped
+share of the training split is held out for them). The L2 strength is chosen on a seeded
 20% validation part of the training examples, then the probe is refitted on all of them.
 
 Example:
@@ -361,6 +363,95 @@ def _sample(items: Sequence[Any], n: int | None, seed: int) -> list[Any]:
     return [items[i] for i in idx]
 
 
+def pair_key(example: Any) -> tuple[str, str, str]:
+    """The identity of an example's text pair: whitespace-collapsed ``text_a``, ``text_b`` in
+    sorted order (a symmetric pair is its original swapped) and the target word (``""`` if none).
+
+    Example:
+        >>> from interp.data.becel import Example
+        >>> pair_key(Example("b  x", "a", 1)) == pair_key(Example("a", " b x", 0))
+        True
+    """
+    a, b = (" ".join(t.split()) for t in (example.text_a, example.text_b))
+    return (min(a, b), max(a, b), " ".join((example.word or "").split()))
+
+
+@dataclass(frozen=True)
+class BecelSplit:
+    """The data of one BECEL run (:func:`split_train_eval`): ``train`` (the sampled training
+    examples, none of them an evaluation row), ``test`` (accuracy), ``pairs`` (per perturbation
+    kind), ``n_excluded`` (training rows removed because they are evaluation rows) and
+    ``train_split`` (the split ``train`` came from)."""
+
+    train: list[Any]
+    test: list[Any]
+    pairs: dict[str, list[Any]]
+    n_excluded: int
+    train_split: str
+
+    @property
+    def evaluation(self) -> list[Any]:
+        """Every example predicted for evaluation: ``test``, then each pair's original and
+        perturbed example, kind by kind."""
+        return self.test + [e for ps in self.pairs.values() for p in ps for e in (p.original, p.perturbed)]
+
+
+def _check_count(name: str, n: int | None) -> None:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"{name}: must be None or a positive integer, got {n!r}")
+
+
+def split_train_eval(
+    task: str,
+    path: str | Path,
+    *,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    n_pairs: int | None = None,
+    symmetric_max_share: float = 0.2,
+    seed: int = 0,
+) -> BecelSplit:
+    """Training and evaluation data of a BECEL task such that no evaluation row is trained on
+    (the rules in :func:`run_becel`); needs no model.
+
+    Example:
+        >>> s = split_train_eval("wic", "../shared/data/becel")  # doctest: +SKIP
+        >>> len(s.pairs["symmetric"]), s.n_excluded, len(s.train)  # doctest: +SKIP
+        (1085, 1086, 4342)
+    """
+    from interp.analyses.consistency import BECEL_KINDS
+    from interp.data import becel
+
+    if task not in N_CLASSES:
+        raise ValueError(f"unknown BECEL task {task!r}; choose one of {tuple(N_CLASSES)}")
+    for name, n in (("n_train", n_train), ("n_test", n_test), ("n_pairs", n_pairs)):
+        _check_count(name, n)
+    if isinstance(symmetric_max_share, bool) or not isinstance(symmetric_max_share, (int, float)) \
+            or not 0 < symmetric_max_share < 1:
+        raise ValueError(f"symmetric_max_share: must be a number in (0, 1), got {symmetric_max_share!r}")
+    root = Path(path)
+    train_split = "train" if (root / task / "train.tsv").is_file() else "validation"
+    rows = becel.load_split(task, train_split, root)
+    test = _sample(becel.load_split(task, becel.eval_split(task), root), n_test, seed)
+    pairs = {}
+    for kind in BECEL_KINDS:
+        if not (root / task / f"{kind}.tsv").is_file():
+            continue
+        n = n_pairs
+        if kind == "symmetric" and becel.eval_split(task, kind) == train_split:
+            cap = math.floor(symmetric_max_share * len(rows))
+            n = cap if n is None else min(n, cap)
+        if n != 0:
+            pairs[kind] = _sample(becel.load_perturbed(task, kind, root), n, seed)
+    split = BecelSplit([], test, pairs, 0, train_split)
+    held_out = {pair_key(e) for e in split.evaluation}
+    pool = [e for e in rows if pair_key(e) not in held_out]
+    if not pool:
+        raise ValueError(f"{root / task / train_split}.tsv: every training row is an evaluation "
+                         "row; nothing is left to train on")
+    return replace(split, train=_sample(pool, n_train, seed), n_excluded=len(rows) - len(pool))
+
+
 def run_becel(
     model: Model,
     task: str,
@@ -370,6 +461,7 @@ def run_becel(
     n_test: int | None = None,
     n_pairs: int | None = None,
     method: str = "probe",
+    symmetric_max_share: float = 0.2,
     seed: int = 0,
     batch_size: int = 16,
     n_boot: int = 1000,
@@ -377,35 +469,39 @@ def run_becel(
     """Train a classifier for ``task`` and measure its BECEL consistency and accuracy
     (:class:`~interp.analyses.consistency.BecelTask`).
 
+    No evaluation row is trained on (:func:`split_train_eval`): every row of the training split
+    whose text pair (:func:`pair_key`: either order, whitespace-collapsed, with WiC's word)
+    equals a test example or either side of an evaluated pair is removed before ``n_train`` is
+    sampled; ``n_train`` and ``n_excluded`` of the result count them. RTE, MRPC and WiC build
+    their symmetric set from the training split (MRPC's and WiC's is all of it, swapped), so their
+    evaluated symmetric pairs are a seeded sample of at most ``n_pairs`` and at most
+    ``floor(symmetric_max_share * len(training split))``; the rest of the split trains.
+
     Args:
         path: the BECEL directory (default: the data cache, downloading if needed).
         n_train, n_test, n_pairs: seeded subsets (training examples, evaluation examples, pairs
             per perturbation kind) for quick runs; ``None`` = all.
         method: ``"probe"`` (default, CPU) or ``"finetune"`` (:func:`finetune_classifier`, GPU).
+        symmetric_max_share: the cap above, in (0, 1).
 
     Example:
         >>> run_becel(model, "mrpc", "../shared/data/becel", n_train=200, n_test=100, n_pairs=50)  # doctest: +SKIP
     """
-    from interp.analyses.consistency import BECEL_KINDS, becel_consistency
+    from interp.analyses.consistency import becel_consistency
     from interp.data import becel
 
-    if task not in N_CLASSES:
-        raise ValueError(f"unknown BECEL task {task!r}; choose one of {tuple(N_CLASSES)}")
+    if method not in ("probe", "finetune"):
+        raise ValueError(f"method {method!r}: use 'probe' or 'finetune'")
     root = Path(path) if path is not None else becel.download(tasks=[task])
-    train_split = "train" if (root / task / "train.tsv").is_file() else "validation"
-    train = _sample(becel.load_split(task, train_split, root), n_train, seed)
-    test = _sample(becel.load_split(task, becel.eval_split(task), root), n_test, seed)
-    pairs = {k: _sample(becel.load_perturbed(task, k, root), n_pairs, seed)
-             for k in BECEL_KINDS if (root / task / f"{k}.tsv").is_file()}
-    evaluate = test + [e for ps in pairs.values() for p in ps for e in (p.original, p.perturbed)]
+    split = split_train_eval(task, root, n_train=n_train, n_test=n_test, n_pairs=n_pairs,
+                             symmetric_max_share=symmetric_max_share, seed=seed)
+    train, test, pairs, evaluate = split.train, split.test, split.pairs, split.evaluation
     if method == "probe":
         probe = fit_probe(model, task, train, batch_size=batch_size, seed=seed)
         preds = probe_predict(model, probe, evaluate, batch_size=batch_size)
-    elif method == "finetune":
+    else:
         tr, va = train[: int(len(train) * 0.9)], train[int(len(train) * 0.9):]
         preds = finetune_classifier(model, task, tr, va, seed=seed).predict(evaluate)
-    else:
-        raise ValueError(f"method {method!r}: use 'probe' or 'finetune'")
     k = len(test)
     orig: dict[str, list[int]] = {}
     pert: dict[str, list[int]] = {}
@@ -415,4 +511,4 @@ def run_becel(
         k += 2 * len(ps)
     result = becel_consistency(task, orig, pert, pairs, [e.label for e in test], preds[:len(test)],
                                n_boot=n_boot, seed=seed)
-    return replace(result, method=method)
+    return replace(result, method=method, n_train=len(train), n_excluded=split.n_excluded)

@@ -3,7 +3,9 @@ probe and fine-tuning on a tiny model, and the BECEL runner on the demo data."""
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import torch
 
 from interp.analyses.consistency import BecelTask
 from interp.analyses.finetune import (
+    BecelSplit,
     LinearProbe,
     becel_text,
     features,
@@ -20,6 +23,7 @@ from interp.analyses.finetune import (
     probe_predict,
     run_becel,
     select_l2,
+    split_train_eval,
 )
 from interp.data import becel, demo_path
 from interp.data.becel import Example
@@ -167,3 +171,161 @@ def test_run_becel_records_its_method(tiny_llama):
     d = r.to_dict()
     del d["method"]  # a unit stored before methods were recorded
     assert BecelTask.from_dict(d).method == "probe"
+
+
+# --------------------------------------------------------------------------------------------
+# no evaluation row is trained on (split_train_eval)
+
+SHARED_BECEL = Path("/work/shared/data/becel")
+
+
+def write_tsv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    """A pandas-style BECEL TSV (header, tab-separated, RFC-4180 quoting)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(header)
+        w.writerows([[i, *r] for i, r in enumerate(rows)])
+
+
+def rte_dir(tmp_path: Path) -> Path:
+    """RTE-like: 10 training rows T0..T9; symmetric = T1, T4, T7 swapped (T4 with extra
+    whitespace); semantic's original = T2; the validation (test) split holds T9 and V0, V1;
+    negational's original = V0 (not a training row)."""
+    t = [(f"Premise {i}.", f"Hypothesis {i}.", i % 2) for i in range(10)]
+    v = [(f"Valid premise {i}.", f"Valid hypothesis {i}.", i % 2) for i in range(2)]
+    h = ["index", "label", "sentence1", "sentence2"]
+    write_tsv(tmp_path / "rte" / "train.tsv", h, [[y, a, b] for a, b, y in t])
+    write_tsv(tmp_path / "rte" / "validation.tsv", h, [[y, a, b] for a, b, y in (t[9], *v)])
+    write_tsv(tmp_path / "rte" / "symmetric.tsv", h,
+              [[t[1][2], t[1][1], t[1][0]], [t[4][2], " Hypothesis  4. ", "Premise 4."],
+               [t[7][2], t[7][1], t[7][0]]])
+    write_tsv(tmp_path / "rte" / "semantic.tsv", ["index", "sentence1", "sentence2", "label",
+                                                  "sentence2_paraphrase"],
+              [[t[2][0], t[2][1], t[2][2], "Hypothesis two, reworded."]])
+    write_tsv(tmp_path / "rte" / "negational.tsv", ["index", "sentence1", "sentence2", "label",
+                                                    "sentence2_neg", "neg_label", "tag"],
+              [[v[0][0], v[0][1], 0, "Not valid hypothesis 0.", 1, "not"]])
+    return tmp_path
+
+
+WIC_HEADER = ["index", "word", "sentence1", "sentence2", "start1", "start2", "end1", "end2", "label"]
+
+
+def wic_dir(tmp_path: Path) -> Path:
+    """WiC-like: symmetric = ALL 10 training rows swapped; validation V0, V1 (semantic and
+    negational originals) and V2, which has the sentences of training row 0 but another word."""
+    t = [(f"word{i}", f"First {i} sentence.", f"Second {i} sentence.", i % 2) for i in range(10)]
+    v = [(f"vword{i}", f"Valid first {i}.", f"Valid second {i}.", i % 2) for i in range(2)]
+    v.append(("another", t[0][1], t[0][2], 1))
+    row = lambda w, a, b, y: [w, a, b, 0, 0, 1, 1, y]  # noqa: E731
+    write_tsv(tmp_path / "wic" / "train.tsv", WIC_HEADER, [row(*r) for r in t])
+    write_tsv(tmp_path / "wic" / "validation.tsv", WIC_HEADER, [row(*r) for r in v])
+    write_tsv(tmp_path / "wic" / "symmetric.tsv", WIC_HEADER, [row(w, b, a, y) for w, a, b, y in t])
+    write_tsv(tmp_path / "wic" / "semantic.tsv", WIC_HEADER + ["sentence2_paraphrase", "start_para", "end_para"],
+              [row(*v[0]) + ["Valid second 0, reworded.", 0, 1]])
+    write_tsv(tmp_path / "wic" / "negational.tsv",
+              WIC_HEADER + ["sentence2_neg", "neg_label", "tag", "start_neg", "end_neg"],
+              [row(*v[1]) + ["Not valid second 1.", 1, "not", 0, 1]])
+    return tmp_path
+
+
+def norm_triple(e: Example, swap: bool = False) -> tuple[str, str, str]:
+    """(a, b, word) with whitespace collapsed; ``swap``: (b, a, word). Independent of pair_key."""
+    a, b = " ".join(e.text_a.split()), " ".join(e.text_b.split())
+    return (b, a, e.word or "") if swap else (a, b, e.word or "")
+
+
+def assert_disjoint(split: BecelSplit) -> None:
+    evaluation = {norm_triple(e) for e in split.evaluation}
+    assert evaluation >= {norm_triple(e) for e in split.test}
+    for e in split.train:
+        assert norm_triple(e) not in evaluation and norm_triple(e, swap=True) not in evaluation, e
+
+
+def test_split_excludes_exactly_the_evaluation_rows(tmp_path: Path):
+    root = rte_dir(tmp_path)
+    s = split_train_eval("rte", root, symmetric_max_share=0.5)  # cap floor(0.5 * 10) = 5 >= 3
+    assert s.train_split == "train" and {k: len(v) for k, v in s.pairs.items()} == \
+        {"symmetric": 3, "semantic": 1, "negational": 1}
+    # T1, T4, T7 (symmetric), T2 (semantic), T9 (a test example) are excluded; V0 is no training row
+    assert s.n_excluded == 5
+    assert [e.text_a for e in s.train] == [f"Premise {i}." for i in (0, 3, 5, 6, 8)]
+    assert_disjoint(s)
+    # n_train is sampled from what is left, so it is honoured when possible
+    small = split_train_eval("rte", root, symmetric_max_share=0.5, n_train=3, seed=1)
+    assert len(small.train) == 3 and small.n_excluded == 5 and set(small.train) <= set(s.train)
+    assert len(split_train_eval("rte", root, symmetric_max_share=0.5, n_train=8).train) == 5
+
+
+def test_split_caps_the_symmetric_pairs_at_a_share_of_the_training_split(tmp_path: Path):
+    root = rte_dir(tmp_path)
+    s = split_train_eval("rte", root)  # default 0.2: floor(0.2 * 10) = 2 of the 3 symmetric pairs
+    sym = s.pairs["symmetric"]
+    assert len(sym) == 2
+    evaluated = {int(p.original.text_a.split()[1].rstrip(".")) for p in sym}
+    assert evaluated < {1, 4, 7}
+    (kept,) = {1, 4, 7} - evaluated  # the symmetric pair not evaluated trains
+    assert s.n_excluded == 4  # 2 symmetric + T2 + T9
+    assert sorted(int(e.text_a.split()[1].rstrip(".")) for e in s.train) == sorted({0, 3, 5, 6, 8, kept})
+    assert_disjoint(s)
+    assert len(split_train_eval("rte", root, n_pairs=1).pairs["symmetric"]) == 1
+
+
+def test_split_wic_like_symmetric_covers_all_of_train(tmp_path: Path):
+    root = wic_dir(tmp_path)
+    s = split_train_eval("wic", root)  # floor(0.2 * 10) = 2 symmetric pairs evaluated, 8 train
+    assert len(s.pairs["symmetric"]) == 2 and s.n_excluded == 2 and len(s.train) == 8
+    assert len(s.test) == 3  # V2 shares training row 0's sentences but not its word: row 0 is kept
+    assert_disjoint(s)
+    s = split_train_eval("wic", root, symmetric_max_share=0.35)  # floor(3.5) = 3
+    assert len(s.pairs["symmetric"]) == 3 and s.n_excluded == 3 and len(s.train) == 7
+    s = split_train_eval("wic", root, n_pairs=1, n_train=4)
+    assert len(s.pairs["symmetric"]) == 1 and s.n_excluded == 1 and len(s.train) == 4
+    assert_disjoint(s)
+    s = split_train_eval("wic", root, symmetric_max_share=0.05)  # floor(0.5) = 0: no symmetric pairs
+    assert "symmetric" not in s.pairs and s.n_excluded == 0 and len(s.train) == 10
+
+
+def test_split_bad_input(tmp_path: Path):
+    root = wic_dir(tmp_path)
+    for share in (0, 1, 1.5, -0.1, True, "0.2"):
+        with pytest.raises(ValueError, match="symmetric_max_share"):
+            split_train_eval("wic", root, symmetric_max_share=share)
+    for name in ("n_train", "n_test", "n_pairs"):
+        with pytest.raises(ValueError, match=name):
+            split_train_eval("wic", root, **{name: 0})
+    with pytest.raises(ValueError, match="unknown BECEL task"):
+        split_train_eval("boolq", root)
+    # every training row is also a test example: nothing is left to train on
+    (root / "wic" / "validation.tsv").write_text((root / "wic" / "train.tsv").read_text())
+    with pytest.raises(ValueError, match=r"train\.tsv: every training row is an evaluation row"):
+        split_train_eval("wic", root)
+
+
+@pytest.mark.skipif(not (SHARED_BECEL / "wic" / "train.tsv").is_file(), reason="no shared BECEL data")
+def test_split_on_the_real_wic_files():
+    """WiC's symmetric.tsv is all 5,428 training pairs swapped: floor(0.2 * 5428) = 1085 of them
+    are evaluated; 1086 training rows are excluded (one of those pairs occurs twice in train.tsv)
+    and the other 4342 train."""
+    s = split_train_eval("wic", SHARED_BECEL)
+    assert s.train_split == "train" and len(s.pairs["symmetric"]) == 1085
+    assert (len(s.pairs["semantic"]), len(s.pairs["negational"]), len(s.test)) == (140, 536, 638)
+    assert s.n_excluded == 1086 and len(s.train) == 5428 - 1086
+    assert_disjoint(s)
+    s2 = split_train_eval("wic", SHARED_BECEL, n_train=2000)
+    assert len(s2.train) == 2000 and s2.n_excluded == 1086 and s2.pairs == s.pairs
+
+
+def test_run_becel_records_the_training_counts(tiny_llama, tmp_path: Path):
+    from interp.figures import table6_rows
+
+    root = rte_dir(tmp_path)
+    r = run_becel(tiny_llama, "rte", root, symmetric_max_share=0.5, n_boot=50)
+    assert (r.n_train, r.n_excluded) == (5, 5) and r.symmetric.n == 3 and r.accuracy.n == 3
+    assert BecelTask.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+    assert table6_rows({"m": [r]})[1][0][-1] == "5 (5 excl.)"
+    old = r.to_dict()
+    del old["n_train"], old["n_excluded"]  # a unit stored before the counts were recorded
+    assert (BecelTask.from_dict(old).n_train, BecelTask.from_dict(old).n_excluded) == (None, None)
+    assert table6_rows({"m": [old]})[1][0][-1] == "n/a"

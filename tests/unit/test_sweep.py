@@ -148,3 +148,15 @@ def test_becel_method_is_validated(tmp_path: Path, demo_data: Path):
     p.write_text(p.read_text() + 'becel_method = "svm"\n')
     with pytest.raises(ConfigError, match="becel_method"):
         load_config(p)
+
+
+def test_becel_symmetric_max_share_is_validated(tmp_path: Path, demo_data: Path):
+    p = write_config(tmp_path, "out", demo_data)
+    base = p.read_text()
+    assert load_config(p).limits.becel_symmetric_max_share == 0.2
+    p.write_text(base + "becel_symmetric_max_share = 0.3\n")
+    assert load_config(p).limits.becel_symmetric_max_share == 0.3
+    for bad in ("1.0", "0", '"0.2"', "true"):
+        p.write_text(base + f"becel_symmetric_max_share = {bad}\n")
+        with pytest.raises(ConfigError, match=r"\[limits\] becel_symmetric_max_share"):
+            load_config(p)
