@@ -858,6 +858,15 @@ class PairedMetric:
     unit: str = "items"
     statistic: Callable[[Any], float] | None = None
 
+    def payload(self, ctx: "ReportContext", model: str) -> dict | None:
+        """The model's payload for this metric: the pooled (or only) unit's; for BECEL, whose
+        tasks are separate units, ``{"tasks": [...]}``."""
+        if self.dataset == "becel":
+            tasks = _becel_tasks(ctx).get(model)
+            return {"tasks": tasks} if tasks else None
+        units = ctx.units(analysis=self.analysis, dataset=self.dataset, model=model)
+        return mean_entries(with_pooled(units, self.pool)).get(model)
+
 
 def _gap_items(d: Mapping[str, Any]) -> dict[str, float]:
     """Per paraphrase set: Eq. 2 minus the model's mean non-paraphrase cosine (their mean is the gap)."""
@@ -908,6 +917,21 @@ def _mmlu_items(d: Mapping[str, Any]) -> dict[str, list[float]]:
     return dict(zip(r.question_ids, per.tolist()))
 
 
+def _becel_items(column: str) -> Callable[[Mapping[str, Any]], dict[str, float]]:
+    """Per BECEL pair (or test example): its 0/1 value of ``column``, weighted so that the mean
+    over all items is Table 2's mean over tasks of the per-task rates (tasks of different size
+    count equally)."""
+
+    def items(d: Mapping[str, Any]) -> dict[str, float]:
+        from interp.analyses.consistency import BecelTask
+
+        per = {t["task"]: BecelTask.from_dict(t).unit_values(column) for t in d.get("tasks", [])}
+        per = {t: v for t, v in per.items() if v}
+        total = sum(len(v) for v in per.values())
+        return {f"{t}|{k}": x * total / (len(per) * len(v)) for t, v in per.items() for k, x in v.items()}
+    return items
+
+
 def _mean(m: Any) -> float:
     return float(np.mean(m))
 
@@ -930,6 +954,13 @@ PAIRED_METRICS: list[PairedMetric] = [
                  _pool_attributes, "(relation, subject) items"),
     PairedMetric("MMLU accuracy", "spread", "mmlu", _mmlu_items, None, "questions", _mean),
     PairedMetric("MMLU spread (paper's)", "spread", "mmlu", _mmlu_items, None, "questions", _spread),
+] + [
+    PairedMetric(f"BECEL {name} (mean over tasks)", "consistency", "becel", _becel_items(column), None, unit)
+    for column, name, unit in (("accuracy", "accuracy", "test examples"),
+                               ("semantic", "consistency under paraphrase", "pairs"),
+                               ("negation_flip", "negation flip rate (paper)", "pairs"),
+                               ("negation", "negation, label-aware", "pairs"),
+                               ("symmetric", "symmetric consistency", "pairs"))
 ]
 
 
@@ -975,8 +1006,7 @@ def _base_vs_ift(ctx: ReportContext) -> Content:
             skipped.append(f"{model}: no base model to compare with")
             continue
         for metric in PAIRED_METRICS:
-            got = {m: mean_entries(with_pooled(ctx.units(analysis=metric.analysis, dataset=metric.dataset, model=m),
-                                               metric.pool)).get(m) for m in (b, model)}
+            got = {m: metric.payload(ctx, m) for m in (b, model)}
             if got[b] is None or got[model] is None:
                 continue
             row = compare_base_ift(metric, b, model, got[b], got[model])

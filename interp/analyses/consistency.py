@@ -640,10 +640,11 @@ class BecelTask:
     method: str = "probe"
     n_train: int | None = None
     n_excluded: int | None = None
+    units: Mapping[str, Mapping[str, Any]] | None = None
 
     def to_dict(self) -> dict:
         return {"task": self.task, "method": self.method, "n_train": self.n_train,
-                "n_excluded": self.n_excluded,
+                "n_excluded": self.n_excluded, "units": self.units,
                 **{k: getattr(self, k).to_dict() for k in
                    ("symmetric", "semantic", "negation", "negation_flip", "accuracy")}}
 
@@ -652,7 +653,30 @@ class BecelTask:
         return cls(d["task"], *(Interval.from_dict(d[k]) for k in
                                 ("symmetric", "semantic", "negation", "negation_flip", "accuracy")),
                    method=d.get("method", "probe"), n_train=d.get("n_train"),
-                   n_excluded=d.get("n_excluded"))
+                   n_excluded=d.get("n_excluded"), units=d.get("units"))
+
+    def unit_values(self, column: str) -> dict[str, float]:
+        """Per evaluated unit (a pair, or a test example for ``"accuracy"``): id -> 0/1 value of
+        ``column`` ("symmetric", "semantic", "negation", "negation_flip" or "accuracy"), for
+        paired base-vs-IFT tests. Empty for results stored without per-unit outcomes.
+
+        Example:
+            >>> t = BecelTask("rte", *[Interval(0, 0, 0, 0)] * 5, units={"negational": {
+            ...     "ids": ["p", "q"], "same": "10", "expect_same": "00"}})
+            >>> t.unit_values("negation_flip"), t.unit_values("negation")
+            ({'p': 0.0, 'q': 1.0}, {'p': 0.0, 'q': 1.0})
+        """
+        kind = {"negation": "negational", "negation_flip": "negational", "accuracy": "test"}.get(column, column)
+        u = (self.units or {}).get(kind)
+        if not u:
+            return {}
+        if kind == "test":
+            vals = [c == "1" for c in u["correct"]]
+        elif column == "negation_flip":
+            vals = [s == "0" for s in u["same"]]
+        else:
+            vals = [s == e for s, e in zip(u["same"], u["expect_same"])]
+        return dict(zip(u["ids"], map(float, vals)))
 
 
 def pair_outcomes(kind: str, pairs: Sequence[Any], preds_original: Sequence[int],
@@ -687,6 +711,7 @@ def becel_consistency(
     test_labels: Sequence[int],
     test_preds: Sequence[int],
     *,
+    test_ids: Sequence[str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> BecelTask:
@@ -699,6 +724,8 @@ def becel_consistency(
             example and the :class:`~interp.data.becel.PerturbedPair` records. A kind missing
             from ``pairs`` gives a NaN interval with ``n = 0``.
         test_labels, test_preds: the original evaluation set's gold labels and predictions.
+        test_ids: ids of the test examples (default: their positions), kept with the per-pair
+            outcomes (:meth:`BecelTask.unit_values`) for paired tests across models.
 
     Example:
         >>> becel_consistency("mrpc", {"semantic": [1]}, {"semantic": [1]}, {"semantic": ps},
@@ -725,8 +752,21 @@ def becel_consistency(
         flip = ci(flips.astype(float))
     else:
         flip = ci([])
-    acc = ci((np.asarray(test_labels) == np.asarray(test_preds)).astype(float))
-    return BecelTask(task, out["symmetric"], out["semantic"], out["negational"], flip, acc)
+    correct = np.asarray(test_labels) == np.asarray(test_preds)
+    acc = ci(correct.astype(float))
+    bits = lambda xs: "".join("1" if x else "0" for x in xs)  # noqa: E731
+    units: dict[str, dict[str, Any]] = {"test": {
+        "ids": list(test_ids) if test_ids is not None else [str(i) for i in range(len(correct))],
+        "correct": bits(correct)}}
+    if test_ids is not None and len(test_ids) != len(correct):
+        raise ValueError(f"test_ids ({len(test_ids)}) and test_preds ({len(correct)}) differ in length")
+    for kind, ps in pairs.items():
+        from interp.data.becel import pair_id
+
+        units[kind] = {"ids": [pair_id(p) for p in ps],
+                       "same": bits(np.asarray(preds_original[kind]) == np.asarray(preds_perturbed[kind])),
+                       "expect_same": bits(p.original.label == p.perturbed.label for p in ps)}
+    return BecelTask(task, out["symmetric"], out["semantic"], out["negational"], flip, acc, units=units)
 
 
 @dataclass(frozen=True)

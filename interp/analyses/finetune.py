@@ -363,19 +363,6 @@ def _sample(items: Sequence[Any], n: int | None, seed: int) -> list[Any]:
     return [items[i] for i in idx]
 
 
-def pair_key(example: Any) -> tuple[str, str, str]:
-    """The identity of an example's text pair: whitespace-collapsed ``text_a``, ``text_b`` in
-    sorted order (a symmetric pair is its original swapped) and the target word (``""`` if none).
-
-    Example:
-        >>> from interp.data.becel import Example
-        >>> pair_key(Example("b  x", "a", 1)) == pair_key(Example("a", " b x", 0))
-        True
-    """
-    a, b = (" ".join(t.split()) for t in (example.text_a, example.text_b))
-    return (min(a, b), max(a, b), " ".join((example.word or "").split()))
-
-
 @dataclass(frozen=True)
 class BecelSplit:
     """The data of one BECEL run (:func:`split_train_eval`): ``train`` (the sampled training
@@ -444,8 +431,8 @@ def split_train_eval(
         if n != 0:
             pairs[kind] = _sample(becel.load_perturbed(task, kind, root), n, seed)
     split = BecelSplit([], test, pairs, 0, train_split)
-    held_out = {pair_key(e) for e in split.evaluation}
-    pool = [e for e in rows if pair_key(e) not in held_out]
+    held_out = {becel.example_key(e) for e in split.evaluation}
+    pool = [e for e in rows if becel.example_key(e) not in held_out]
     if not pool:
         raise ValueError(f"{root / task / train_split}.tsv: every training row is an evaluation "
                          "row; nothing is left to train on")
@@ -470,7 +457,7 @@ def run_becel(
     (:class:`~interp.analyses.consistency.BecelTask`).
 
     No evaluation row is trained on (:func:`split_train_eval`): every row of the training split
-    whose text pair (:func:`pair_key`: either order, whitespace-collapsed, with WiC's word)
+    whose text pair (:func:`interp.data.becel.example_key`: either order, whitespace-collapsed, with WiC's word)
     equals a test example or either side of an evaluated pair is removed before ``n_train`` is
     sampled; ``n_train`` and ``n_excluded`` of the result count them. RTE, MRPC and WiC build
     their symmetric set from the training split (MRPC's and WiC's is all of it, swapped), so their
@@ -510,5 +497,5 @@ def run_becel(
         orig[kind], pert[kind] = block[0::2], block[1::2]
         k += 2 * len(ps)
     result = becel_consistency(task, orig, pert, pairs, [e.label for e in test], preds[:len(test)],
-                               n_boot=n_boot, seed=seed)
+                               test_ids=[becel.example_id(e) for e in test], n_boot=n_boot, seed=seed)
     return replace(result, method=method, n_train=len(train), n_excluded=split.n_excluded)

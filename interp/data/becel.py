@@ -75,6 +75,43 @@ class PerturbedPair:
     expect_same: bool
 
 
+def example_key(example: Example) -> tuple[str, str, str]:
+    """The identity of an example's text pair: whitespace-collapsed ``text_a``, ``text_b`` in
+    sorted order (a symmetric pair is its original swapped) and the target word (``""`` if none).
+
+    Example:
+        >>> example_key(Example("b  x", "a", 1)) == example_key(Example("a", " b x", 0))
+        True
+    """
+    a, b = (" ".join(t.split()) for t in (example.text_a, example.text_b))
+    return (min(a, b), max(a, b), " ".join((example.word or "").split()))
+
+
+def example_id(example: Example) -> str:
+    """A stable id of an example (its text pair and word, hashed; label excluded).
+
+    >>> example_id(Example("a", "b", 0)) == example_id(Example("b", "a", 1))
+    True
+    """
+    import hashlib
+
+    return hashlib.sha1("\x1f".join(example_key(example)).encode()).hexdigest()[:12]
+
+
+def pair_id(pair: PerturbedPair) -> str:
+    """A stable id of a perturbed pair (its kind and both examples' text pairs, hashed), to pair
+    the same BECEL pairs across models.
+
+    >>> p = PerturbedPair("rte", "semantic", Example("a", "b", 0), Example("a", "c", 0), True)
+    >>> pair_id(p) == pair_id(p) and len(pair_id(p))
+    12
+    """
+    import hashlib
+
+    text = "\x1f".join((pair.kind, *example_key(pair.original), *example_key(pair.perturbed)))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def _check(task: str, *, kind: str | None = None, split: str | None = None) -> None:
     if task not in TASKS:
         raise ValueError(f"unknown BECEL task {task!r}; choose one of {TASKS}")

@@ -408,3 +408,20 @@ def test_table7_with_three_ift_models(tmp_path: Path) -> None:
     assert 'data-status="ok"' in t7 and t7.count('class="plotly-graph-div"') == 1
     assert "<th>Block</th><th>Layer</th><th>Pearson</th><th>P-value</th>" in t7
     assert "i1, i2, i3" in t7 and "base" not in t7.split("models:")[-1].split("<")[0]  # IFT models only
+
+
+def test_base_vs_ift_becel_macro_over_tasks() -> None:
+    """Task a: 2 pairs, base flips 0 of 2, IFT 2 of 2; task b: 1 pair, both flip. Table 2's
+    flip rate is the mean over tasks: base (0 + 1) / 2 = .5, IFT (1 + 1) / 2 = 1."""
+    from interp.analyses.consistency import BecelTask
+    from interp.stats import Interval
+
+    def payload(same_a: str) -> dict:
+        iv = Interval(0.5, 0.4, 0.6, 2)
+        units = lambda ids, same: {"negational": {"ids": ids, "same": same, "expect_same": "0" * len(ids)}}  # noqa: E731
+        return {"tasks": [BecelTask("a", *[iv] * 5, units=units(["p", "q"], same_a)).to_dict(),
+                          BecelTask("b", *[iv] * 5, units=units(["r"], "0")).to_dict()]}
+
+    metric = next(m for m in report.PAIRED_METRICS if m.name.startswith("BECEL negation flip"))
+    row = report.compare_base_ift(metric, "b", "i", payload("11"), payload("00"))
+    assert (row["base_value"], row["ift_value"]) == pytest.approx((0.5, 1.0)) and row["n"] == 3
