@@ -24,6 +24,8 @@ Example (``configs/demo.toml``)::
 
     [limits]
     pararel_max_facts = 20
+    pararel_fact_selection = "sample"   # or "first": the first 20 facts in file order
+    pararel_casing = "lower"            # or "pattern": see interp.prompts.pararel_prompt
 
 Paths are relative to the config file's directory.
 """
@@ -35,6 +37,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from interp.prompts import CASINGS
+from interp.queries import FACT_ORDERS
+
 #: Every analysis the sweep knows, by dataset.
 ANALYSES: dict[str, tuple[str, ...]] = {
     "pararel": ("consistency", "gap", "layer_gap", "relations", "attributes", "extraction"),
@@ -44,6 +49,13 @@ ANALYSES: dict[str, tuple[str, ...]] = {
     "becel": ("consistency",),
 }
 DATASETS = tuple(ANALYSES)
+
+#: The [limits] keys that take one of a few values, and those values.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "becel_method": ("probe", "finetune"),
+    "pararel_casing": CASINGS,
+    "pararel_fact_selection": FACT_ORDERS,
+}
 
 
 class ConfigError(ValueError):
@@ -72,6 +84,11 @@ class Limits:
     pararel_relations: tuple[str, ...] | None = None
     pararel_max_facts: int | None = None
     pararel_restrict_candidates: bool = True
+    #: "lower" (lower-case the pattern's first letter after base prompts 1 and 2's lead-in) or
+    #: "pattern" (keep it); see interp.prompts.pararel_prompt
+    pararel_casing: str = "lower"
+    #: which pararel_max_facts facts per relation: "sample" (seeded random) or "first" (file order)
+    pararel_fact_selection: str = "sample"
     relation_max_pairs: int = 2000
     mrpc_split: str = "dev"
     mrpc_max_pairs: int | None = None
@@ -193,9 +210,11 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
     if set(cfg.analyses) - every:
         raise ConfigError(f"{where}: unknown analyses {sorted(set(cfg.analyses) - every)}; "
                           f"known: {sorted(every)}")
-    if cfg.limits.becel_method not in ("probe", "finetune"):
-        raise ConfigError(f"{where}: [limits] becel_method must be 'probe' or 'finetune', got "
-                          f"{cfg.limits.becel_method!r}")
+    for key, allowed in CHOICES.items():
+        value = getattr(cfg.limits, key)
+        if value not in allowed:
+            raise ConfigError(f"{where}: [limits] {key} must be one of "
+                              f"{', '.join(map(repr, allowed))}; got {value!r}")
     share = cfg.limits.becel_symmetric_max_share
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
         raise ConfigError(f"{where}: [limits] becel_symmetric_max_share must be a number in (0, 1), "

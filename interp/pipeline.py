@@ -165,7 +165,9 @@ def self_check_samples(ctx: Context, model: Any) -> tuple[dict, dict, list]:
         if "pararel" in cfg.datasets:
             try:
                 rels = ctx.relations()
-                qs = pararel_queries(model, rels, p, max_facts=1, seed=cfg.seed)[:n]
+                qs = pararel_queries(model, rels, p, max_facts=1, seed=cfg.seed,
+                                     casing=cfg.limits.pararel_casing,
+                                     fact_order=cfg.limits.pararel_fact_selection)[:n]
             except Exception as e:  # noqa: BLE001
                 log.debug("self-check: no PARAREL sample: %s", e)
                 qs = []
@@ -264,7 +266,8 @@ def _pararel_job(j: _Job) -> None:
     cfg, lim, p = j.ctx.cfg, j.ctx.cfg.limits, int(j.job.prompt)
     model = j.ctx.model(j.job.model)
     rels = j.ctx.relations()
-    queries = pararel_queries(model, rels, p, max_facts=lim.pararel_max_facts, seed=cfg.seed)
+    queries = pararel_queries(model, rels, p, max_facts=lim.pararel_max_facts, seed=cfg.seed,
+                              casing=lim.pararel_casing, fact_order=lim.pararel_fact_selection)
     if not queries:
         raise ValueError("no PARAREL queries (no relation with a causal pattern and facts)")
     acts = j.timed("capture_s", lambda: capture(

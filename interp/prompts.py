@@ -7,6 +7,12 @@ dialogue format for models other than the paper's Tulu/LLaMA ones. Note that Smo
 template inserts a default system prompt ("You are a helpful AI assistant named SmolLM...")
 when none is given; it is kept, since that is how the model was tuned and is served.
 
+PARAREL rendering (see :func:`pararel_prompt`): the final period and ``[Y]`` are cut with the
+whitespace before them; ``casing="lower"`` (default) lower-cases the pattern's first letter after
+base prompts 1 and 2's lead-in ("Everyone knows that the capital of..."), ``casing="pattern"``
+keeps it ("Everyone knows that The capital of..."). Chat prompts and base prompt 0 always keep
+the pattern's own letter.
+
 Example:
     >>> from interp.prompts import SENTENCE_PROMPTS
     >>> SENTENCE_PROMPTS["base"][1].format(text="I ate the cheese.")
@@ -68,6 +74,10 @@ MMLU_INSTRUCTIONS: tuple[str, ...] = (
 
 N_PROMPTS = 3
 
+#: How a PARAREL pattern's first letter is rendered after base prompts 1 and 2's lead-in:
+#: "lower" lower-cases it (unless the pattern starts with the subject), "pattern" keeps it.
+CASINGS: tuple[str, ...] = ("lower", "pattern")
+
 
 def kind(model: Model) -> str:
     """``"chat"`` for an instruction-tuned model, ``"base"`` otherwise."""
@@ -108,24 +118,38 @@ def lower_first(query: str, pattern: str) -> str:
     return query[0].lower() + query[1:]
 
 
-def pararel_prompt(model: Model, index: int, pattern: str, subject: str) -> tuple[str, Span]:
+def check_casing(casing: str) -> str:
+    """``casing`` if it is one of :data:`CASINGS`, else ``ValueError`` naming it."""
+    if casing not in CASINGS:
+        raise ValueError(f"casing must be one of {CASINGS}, got {casing!r}")
+    return casing
+
+
+def pararel_prompt(model: Model, index: int, pattern: str, subject: str, *,
+                   casing: str = "lower") -> tuple[str, Span]:
     """Table 3's PARAREL prompt ``index`` (0-2) for ``pattern`` filled with ``subject``.
 
     The object slot ``[Y]`` must end the pattern (after an optional final period); it is
-    removed, so the model's next token is the object. Returns the prompt and the character
-    span of the subject in it (for the last-subject-token position).
+    removed with the whitespace before it, so the prompt ends in the word before the object and
+    the model's next token is the object. ``casing`` (:data:`CASINGS`) says how the pattern's
+    first letter is rendered after base prompts 1 and 2's lead-in. Returns the prompt and the
+    character span of the subject in it (for the last-subject-token position).
 
     Example:
         >>> pararel_prompt(model, 1, "The capital of [X] is [Y].", "France")  # base  # doctest: +SKIP
         ('Everyone knows that the capital of France is', Span(start=35, end=41))
+        >>> pararel_prompt(model, 1, "The capital of [X] is [Y].", "France",
+        ...                casing="pattern")[0]  # base  # doctest: +SKIP
+        'Everyone knows that The capital of France is'
     """
+    check_casing(casing)
     body = pattern.strip()
     body = body[:-1].rstrip() if body.endswith(".") else body
     if not body.endswith("[Y]") or body.count("[X]") != 1:
         raise ValueError(f"pattern {pattern!r}: need one [X] and [Y] at the end")
     body = body[: -len("[Y]")].rstrip()
     template = PARAREL_PROMPTS[kind(model)][index]
-    if index > 0 and not isinstance(template, ChatPrompt):
+    if casing == "lower" and index > 0 and not isinstance(template, ChatPrompt):
         body = lower_first(body, pattern)
     subj_at = body.index("[X]")
     query = body.replace("[X]", subject)

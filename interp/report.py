@@ -55,9 +55,10 @@ log = logging.getLogger(__name__)
 BASE, IFT, UNKNOWN = "base", "IFT", "?"
 #: Config / payload keys whose values are listed in the header ("which representation / lens").
 OPTION_KEYS = ("representation", "normed", "lens", "restrict", "restrict_to_candidates", "multi_token", "scoring",
-               "chat_template", "system_prompt", "top", "split", "embeddings", "last_token")
+               "chat_template", "system_prompt", "top", "split", "embeddings", "last_token", "casing")
 #: Sweep-wide settings listed in the header, as paths into a unit's config slice.
 CONFIG_OPTIONS: tuple[tuple[str, ...], ...] = (("representation",), ("limits", "pararel_restrict_candidates"),
+                                                ("limits", "pararel_casing"), ("limits", "pararel_fact_selection"),
                                                 ("model", "is_chat"), ("dtype",))
 
 

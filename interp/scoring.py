@@ -733,9 +733,11 @@ def run_mmlu(model: Model, questions: Sequence[Any], *, n_orderings: int = 3, se
 
 def run_pararel(model: Model, relations: Mapping[str, Any], prompt_indices: Sequence[int] = (0, 1, 2),
                 *, max_facts: int | None = None, seed: int = 0, restrict: bool = True,
-                batch_size: int = 32) -> Any:
+                batch_size: int = 32, casing: str = "lower", fact_order: str = "sample") -> Any:
     """PARAREL accuracy and consistency of ``model`` in each of Table 3's prompts, and the mean
     and standard deviation over prompts (:class:`~interp.analyses.consistency.ParaRelOverPrompts`).
+    ``max_facts``, ``seed``, ``casing`` and ``fact_order`` are those of
+    :func:`interp.queries.pararel_queries`.
 
     Example:
         >>> from interp.data import pararel
@@ -746,7 +748,8 @@ def run_pararel(model: Model, relations: Mapping[str, Any], prompt_indices: Sequ
 
     out = []
     for p in prompt_indices:
-        qs = pararel_queries(model, relations, p, max_facts=max_facts, seed=seed)
+        qs = pararel_queries(model, relations, p, max_facts=max_facts, seed=seed, casing=casing,
+                             fact_order=fact_order)
         preds = predict_pararel(model, qs, candidates=relations, restrict=restrict,
                                 batch_size=batch_size)
         out.append(pararel_consistency(qs, preds, prompt_index=p))

@@ -120,7 +120,8 @@ class ParaRelConsistency:
 
     ``keys[i] = (relation, fact_index, pattern_index)``, ``predictions[i]`` and ``correct[i]``
     are aligned with the queries; :func:`paraphrase_pairs` splits them into consistent and
-    inconsistent pairs for the mechanistic analyses.
+    inconsistent pairs for the mechanistic analyses. ``casing`` is the queries' prompt casing
+    (:data:`interp.prompts.CASINGS`; ``None`` when they do not record one).
     """
 
     accuracy: Interval
@@ -133,6 +134,7 @@ class ParaRelConsistency:
     correct: tuple[bool, ...]
     prompt_index: int | None = None
     restrict: bool | None = None
+    casing: str | None = None
 
     @property
     def n_undefined(self) -> int:
@@ -152,7 +154,7 @@ class ParaRelConsistency:
             "relations": [asdict(r) for r in self.relations], "undefined": list(self.undefined),
             "keys": [list(k) for k in self.keys], "predictions": list(self.predictions),
             "correct": list(self.correct), "prompt_index": self.prompt_index,
-            "restrict": self.restrict,
+            "restrict": self.restrict, "casing": self.casing,
         }
 
     @classmethod
@@ -165,7 +167,7 @@ class ParaRelConsistency:
             undefined=tuple(d["undefined"]),
             keys=tuple((k[0], int(k[1]), int(k[2])) for k in d["keys"]),
             predictions=tuple(d["predictions"]), correct=tuple(bool(c) for c in d["correct"]),
-            prompt_index=d.get("prompt_index"), restrict=d.get("restrict"),
+            prompt_index=d.get("prompt_index"), restrict=d.get("restrict"), casing=d.get("casing"),
         )
 
 
@@ -229,10 +231,14 @@ def pararel_consistency(
         prompt_index: recorded in the result.
 
     Raises:
-        ValueError: no queries, misaligned inputs, or a duplicated (relation, fact, pattern).
+        ValueError: no queries, misaligned inputs, a duplicated (relation, fact, pattern), or
+            queries rendered with different casings.
     """
     if len(queries) == 0:
         raise ValueError("queries: empty")
+    casings = sorted({c for c in (getattr(q, "casing", None) for q in queries) if c is not None})
+    if len(casings) > 1:
+        raise ValueError(f"queries: rendered with different casings {casings}")
     preds, corr, restrict = _unpack_predictions(queries, predictions, correct)
     keys = [(str(q.relation), int(q.fact_index), int(q.pattern_index)) for q in queries]
     dup = [k for k, c in Counter(keys).items() if c > 1]
@@ -264,7 +270,7 @@ def pararel_consistency(
         accuracy_micro=float(np.mean(corr)),
         relations=tuple(rel_results), undefined=tuple(undefined), keys=tuple(keys),
         predictions=tuple(preds), correct=tuple(corr), prompt_index=prompt_index,
-        restrict=restrict,
+        restrict=restrict, casing=casings[0] if casings else None,
     )
 
 

@@ -9,7 +9,8 @@ Layout of a PARAREL directory (as upstream ``yanaiela/pararel/data``)::
 A causal LM can only fill an object slot at the end, so :attr:`Relation.causal_patterns` keeps the
 patterns that end in ``[Y]`` once a final period (and any whitespace before it) is stripped.
 Facts that repeat a subject with another object (e.g. P37, P176) are kept as separate facts;
-score each as its own item.
+score each as its own item. A relation's candidate answers (:attr:`Relation.candidates`) are the
+objects of all its facts in the file, also after its facts are cut down.
 """
 
 from __future__ import annotations
@@ -66,16 +67,28 @@ def causal_pattern(pattern: str) -> str | None:
     return stripped if stripped.endswith("[Y]") else None
 
 
+def objects(facts: Iterable[Fact]) -> tuple[str, ...]:
+    """The sorted unique objects of ``facts``."""
+    return tuple(sorted({f.object for f in facts}))
+
+
 @dataclass(frozen=True)
 class Relation:
     """A PARAREL relation: its patterns and facts.
 
+    ``all_objects`` is the candidate set of answers: by default the objects of ``facts`` at
+    construction. ``dataclasses.replace(r, facts=...)`` carries it along, so a relation cut down
+    to a few facts keeps the whole relation's candidates.
+
     >>> r = Relation("P36", "capital", "1-1", ("The capital of [X] is [Y] .", "[Y] is the capital of [X]."),
-    ...              (Fact("France", "Paris", "u1"),))
+    ...              (Fact("France", "Paris", "u1"), Fact("Peru", "Lima", "u2")))
     >>> r.causal_patterns, r.candidates
-    (('The capital of [X] is [Y]',), ('Paris',))
+    (('The capital of [X] is [Y]',), ('Lima', 'Paris'))
     >>> r.query(r.causal_patterns[0], "France")
     'The capital of France is'
+    >>> from dataclasses import replace
+    >>> replace(r, facts=r.facts[:1]).candidates
+    ('Lima', 'Paris')
     """
 
     id: str
@@ -83,16 +96,28 @@ class Relation:
     cardinality: str  # "N-1" | "1-1" | "N-M" | "unknown"
     patterns: tuple[str, ...]
     facts: tuple[Fact, ...]
+    all_objects: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.all_objects is None:
+            object.__setattr__(self, "all_objects", objects(self.facts))
+            return
+        object.__setattr__(self, "all_objects", tuple(self.all_objects))
+        missing = sorted({f.object for f in self.facts} - set(self.all_objects))
+        if missing:
+            raise ValueError(f"relation {self.id}: all_objects lacks the object(s) {missing[:5]} "
+                             f"of its facts")
 
     @cached_property
     def causal_patterns(self) -> tuple[str, ...]:
         """Patterns whose object slot ends the sentence, final period removed, ``[Y]`` kept."""
         return tuple(p for p in map(causal_pattern, self.patterns) if p is not None)
 
-    @cached_property
+    @property
     def candidates(self) -> tuple[str, ...]:
-        """The sorted unique objects of the relation's facts (the candidate set of answers)."""
-        return tuple(sorted({f.object for f in self.facts}))
+        """The candidate set of answers: :attr:`all_objects`, the objects of the whole relation
+        (not only of the facts kept)."""
+        return self.all_objects or ()
 
     def query(self, pattern: str, subject: str) -> str:
         """The prompt for ``subject``: ``[X]`` filled in, the final ``[Y]`` and space before it removed.

@@ -45,6 +45,21 @@ def test_relation_properties() -> None:
     assert hash(rel) == hash(rel)  # frozen records stay hashable
 
 
+def test_cut_down_relation_keeps_its_candidates() -> None:
+    """Candidates are the whole relation's objects: cutting the facts down keeps them."""
+    from dataclasses import replace
+
+    rel = Relation("P36", "capital", "1-1", ("The capital of [X] is [Y] .",),
+                   (Fact("France", "Paris", "a"), Fact("Peru", "Lima", "b"), Fact("Chad", "Abuja", "c")))
+    assert rel.candidates == rel.all_objects == ("Abuja", "Lima", "Paris")
+    cut = replace(rel, facts=rel.facts[:1])
+    assert cut.facts == rel.facts[:1] and cut.candidates == ("Abuja", "Lima", "Paris")
+    loaded = pararel.load(FIXTURE)["P1"]
+    assert replace(loaded, facts=loaded.facts[:1]).candidates == ("Fredville", "Oldtown", "Sylvan City")
+    with pytest.raises(ValueError, match=r"P36: all_objects lacks the object\(s\) \['Lima'\]"):
+        Relation("P36", "capital", "1-1", rel.patterns, rel.facts, all_objects=("Abuja", "Paris"))
+
+
 def test_load_fixture_defaults() -> None:
     rels = pararel.load(FIXTURE)
     # P10 has a single pattern (min_patterns=2); P99 has facts but no pattern file

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from interp.models import ModelLoadError, load_model, resolve_dtype
-from interp.prompts import mmlu_prompt, pararel_prompt, sentence_prompt
+from interp.prompts import CASINGS, mmlu_prompt, pararel_prompt, sentence_prompt
 
 
 def test_base_pararel_prompts(tiny_gemma):
@@ -16,6 +16,61 @@ def test_base_pararel_prompts(tiny_gemma):
         assert p[span.start:span.end] == "France"
     p, span = pararel_prompt(tiny_gemma, 1, "[X] is located in [Y].", "Rome")
     assert p == "Everyone knows that Rome is located in" and p[span.start:span.end] == "Rome"
+
+
+def test_pararel_casing_known_answers(tiny_gemma, tiny_llama):
+    """``casing="pattern"`` keeps the pattern's capital after base prompts 1 and 2; prompt 0,
+    patterns that start with the subject and chat prompts are the same under both casings."""
+    pattern = "The capital of [X] is [Y] ."
+    got = {c: [pararel_prompt(tiny_gemma, i, pattern, "France", casing=c) for i in range(3)]
+           for c in CASINGS}
+    assert [p for p, _ in got["pattern"]] == ["The capital of France is",
+                                              "Everyone knows that The capital of France is",
+                                              "It is widely known that The capital of France is"]
+    assert [p for p, _ in got["lower"]] == ["The capital of France is",
+                                            "Everyone knows that the capital of France is",
+                                            "It is widely known that the capital of France is"]
+    assert all(p[s.start:s.end] == "France" for c in CASINGS for p, s in got[c])
+    for c in CASINGS:
+        assert pararel_prompt(tiny_gemma, 1, "[X] is located in [Y].", "rome", casing=c)[0] == (
+            "Everyone knows that rome is located in")
+        assert pararel_prompt(tiny_llama, 1, pattern, "France", casing=c)[0] == (
+            "<|im_start|>user\nProvide concise info to complete sentence.<|im_end|>\n"
+            "<|im_start|>assistant\nThe capital of France is")
+    with pytest.raises(ValueError, match="casing must be one of .* got 'upper'"):
+        pararel_prompt(tiny_gemma, 1, pattern, "France", casing="upper")
+
+
+def test_pararel_queries_record_casing_and_take_first_facts(tiny_gemma):
+    from dataclasses import replace
+
+    from interp.analyses.consistency import ParaRelConsistency, pararel_consistency
+    from interp.data.pararel import Fact, Relation
+    from interp.queries import ParaRelQuery, pararel_queries, sample_facts
+
+    facts = tuple(Fact(f"S{i}", f"O{i}", f"u{i}") for i in range(6))
+    rel = Relation("P1", "r", "1-1", ("The city of [X] is [Y].", "[X] lies in [Y]."), facts)
+    assert sample_facts(6, 3, fact_order="first") == [0, 1, 2]
+    assert sample_facts(6, 3, seed=1, fact_order="first") == [0, 1, 2]
+    assert sample_facts(6, 9, fact_order="first") == list(range(6))
+    with pytest.raises(ValueError, match="fact_order must be one of .* got 'last'"):
+        sample_facts(6, 3, fact_order="last")
+    qs = pararel_queries(tiny_gemma, [rel], 1, max_facts=3, fact_order="first", casing="pattern")
+    assert [(q.fact_index, q.pattern_index) for q in qs] == [(0, 0), (0, 1), (1, 0), (1, 1),
+                                                             (2, 0), (2, 1)]
+    assert qs[0].prompt == "Everyone knows that The city of S0 is" and qs[0].casing == "pattern"
+    assert ParaRelQuery.from_dict(qs[0].to_dict()) == qs[0]
+    old = {k: v for k, v in qs[0].to_dict().items() if k != "casing"}  # stored before the field
+    assert ParaRelQuery.from_dict(old).casing == "lower"
+    sampled = pararel_queries(tiny_gemma, [rel], 1, max_facts=3, seed=0)
+    assert sorted({q.fact_index for q in sampled}) == sample_facts(6, 3, 0)
+    assert sampled[0].casing == "lower" and sampled[0].prompt.startswith("Everyone knows that the")
+    result = pararel_consistency(qs, [q.object for q in qs], n_boot=10)
+    assert result.casing == "pattern"
+    assert ParaRelConsistency.from_dict(result.to_dict()).casing == "pattern"
+    with pytest.raises(ValueError, match="different casings"):
+        pararel_consistency(qs[:2] + [replace(q, casing="lower") for q in qs[2:]],
+                            [q.object for q in qs], n_boot=10)
 
 
 def test_chat_pararel_and_sentence_prompts(tiny_llama):

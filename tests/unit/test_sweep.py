@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -143,10 +144,17 @@ def test_failed_unit_is_reported_not_lost(tmp_path, demo_data):
     assert len(rep.computed) == 2 * 5
 
 
-def test_becel_method_is_validated(tmp_path: Path, demo_data: Path):
+@pytest.mark.parametrize("key, bad, allowed", [
+    ("becel_method", "svm", "'probe', 'finetune'"),
+    ("pararel_casing", "upper", "'lower', 'pattern'"),
+    ("pararel_fact_selection", "last", "'sample', 'first'"),
+])
+def test_choice_limits_are_validated(tmp_path: Path, demo_data: Path, key: str, bad: str,
+                                     allowed: str):
     p = write_config(tmp_path, "out", demo_data)
-    p.write_text(p.read_text() + 'becel_method = "svm"\n')
-    with pytest.raises(ConfigError, match="becel_method"):
+    text = p.read_text()
+    with pytest.raises(ConfigError, match=rf"\[limits\] {key} must be one of {allowed}; got '{bad}'"):
+        p.write_text(text + f'{key} = "{bad}"\n')
         load_config(p)
 
 
@@ -160,3 +168,20 @@ def test_becel_symmetric_max_share_is_validated(tmp_path: Path, demo_data: Path)
         p.write_text(base + f"becel_symmetric_max_share = {bad}\n")
         with pytest.raises(ConfigError, match=r"\[limits\] becel_symmetric_max_share"):
             load_config(p)
+
+
+def test_pararel_rendering_limits_reach_the_queries(tmp_path: Path, demo_data: Path, tiny_gemma):
+    """``pararel_casing`` and ``pararel_fact_selection`` are read from [limits] and used by the
+    PARAREL job's queries (the self-check samples, the cheapest caller that shares them)."""
+    from interp.pipeline import Context, self_check_samples
+
+    p = write_config(tmp_path, "out", demo_data)
+    assert load_config(p).limits.pararel_casing == "lower"
+    p.write_text(p.read_text() + 'pararel_casing = "pattern"\npararel_fact_selection = "first"\n')
+    cfg = load_config(p)
+    assert (cfg.limits.pararel_casing, cfg.limits.pararel_fact_selection) == ("pattern", "first")
+    cfg = replace(cfg, prompts=(1,), datasets={"pararel": cfg.datasets["pararel"]})
+    prompts, _, _ = self_check_samples(Context(cfg), tiny_gemma)
+    rel = Context(cfg).relations()["P36"]
+    first = rel.query(rel.causal_patterns[0], rel.facts[0].subject)
+    assert prompts["pararel P36, prompt 1"] == ["Everyone knows that " + first]
