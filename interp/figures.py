@@ -658,13 +658,20 @@ def fig8_mlp_extraction(results: Any, *, models: Sequence[str] | None = None, pr
 
 
 def table7_rows(table: Any, *, significant_only: bool = True) -> tuple[list[str], list[list[str]]]:
-    """Table 7 as (header, rows): block, layer, Pearson r, p-value (the rows with p <= alpha, as the
-    paper, or all); empty rows when the table has a ``reason``."""
+    """Table 7 as (header, rows): block, layer, Pearson r, p-value, the p-value adjusted over the
+    table's tests (q, "*" where q <= alpha), for the rows with uncorrected p <= alpha (as the paper)
+    or all; empty rows when the table has a ``reason``."""
     d = as_dict(table)
     rows = [r for r in d.get("rows", [])
             if not significant_only or (r["p_value"] is not None and _f(r["p_value"]) <= d["alpha"])]
-    return (["Block", "Layer", "Pearson", "P-value", "n models"],
-            [[r["block"].upper(), str(r["layer"]), fmt_num(r["r"]), fmt_num(r["p_value"]), str(r["n"])] for r in rows])
+    name = {"bh": "BH", "holm": "Holm"}.get(d.get("correction", "bh"), d.get("correction"))
+
+    def q_cell(r: Mapping[str, Any]) -> str:
+        q = r.get("q_value")
+        return fmt_num(q) + (" *" if q is not None and _f(q) <= d["alpha"] else "")
+    return (["Block", "Layer", "Pearson", "P-value", f"q ({name})", "n models"],
+            [[r["block"].upper(), str(r["layer"]), fmt_num(r["r"]), fmt_num(r["p_value"]), q_cell(r), str(r["n"])]
+             for r in rows])
 
 
 def table7_correlation(table: Any) -> go.Figure:
@@ -677,17 +684,18 @@ def table7_correlation(table: Any) -> go.Figure:
         return fig
     for block, color in (("mhsa", PALETTE[0]), ("mlp", PALETTE[1])):
         rows = [r for r in d["rows"] if r["block"] == block]
-        sig = [r["p_value"] is not None and _f(r["p_value"]) <= d["alpha"] for r in rows]
+        sig = [r.get("q_value") is not None and _f(r["q_value"]) <= d["alpha"] for r in rows]
         fig.add_trace(go.Scatter(
             x=[r["layer"] for r in rows], y=[_f(r["r"]) for r in rows], name=block.upper(), legendgroup=block,
             mode="lines+markers", line=dict(color=color),
             marker=dict(size=[10 if s else 5 for s in sig], symbol=["star" if s else "circle" for s in sig]),
-            customdata=[[fmt_num(r["p_value"]), r["n"]] for r in rows],
-            hovertemplate=f"{block.upper()} layer %{{x}}: r = %{{y:.3f}}, p = %{{customdata[0]}} "
-                          "(n = %{customdata[1]} models)<extra></extra>"))
+            customdata=[[fmt_num(r["p_value"]), r["n"], fmt_num(r.get("q_value"))] for r in rows],
+            hovertemplate=f"{block.upper()} layer %{{x}}: r = %{{y:.3f}}, p = %{{customdata[0]}}, "
+                          "q = %{customdata[2]} (n = %{customdata[1]} models)<extra></extra>"))
     fig.add_hline(y=0.0, line=dict(color="#888", width=1, dash="dot"))
     fig.update_layout(title=f"Table 7: Pearson r of extraction rate vs PARAREL consistency "
-                            f"(stars: p ≤ {d['alpha']}; models: {', '.join(d['models'])})",
+                            f"(stars: q ≤ {d['alpha']} after multiple-testing correction; "
+                            f"models: {', '.join(d['models'])})",
                       xaxis_title="layer", yaxis_title="Pearson r", yaxis_range=[-1.05, 1.05],
                       template="plotly_white", height=420)
     return fig

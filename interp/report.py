@@ -831,8 +831,13 @@ def _table7(ctx: ReportContext) -> Content:
     if table.get("reason"):
         return Absent(f"Table 7: {table['reason']}")
     header, rows = figures.table7_rows(table)
-    return [Table(header, rows, note=f"Layers with p ≤ {table['alpha']} (as the paper); models: "
-                                     f"{', '.join(table['models'])}." if rows else "No layer has p ≤ alpha."),
+    n_tests = sum(r["p_value"] is not None for r in table["rows"])
+    note = (f"Layers with uncorrected p ≤ {table['alpha']}, as the paper lists them; q = p adjusted over all "
+            f"{n_tests} tests of the table (2 blocks × layers; Benjamini–Hochberg false discovery rate), "
+            f"* q ≤ {table['alpha']}: only those survive the correction (at {n_tests} tests about "
+            f"{n_tests * table['alpha']:.1f} uncorrected false positives are expected by chance). "
+            f"Models: {', '.join(table['models'])}.")
+    return [Table(header, rows, note=note if rows else f"No layer has p ≤ {table['alpha']}."),
             figures.table7_correlation(table)]
 
 

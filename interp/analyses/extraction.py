@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ from torch import Tensor
 from interp import lens
 from interp.capture import Activations
 from interp.models import Model
-from interp.stats import Interval, pearson, nan_to_none, none_to_nan
+from interp.stats import Interval, adjust_p, nan_to_none, none_to_nan, pearson
 
 BLOCKS = ("mhsa", "mlp")
 DEFAULT_NORMED = lens.DEFAULT_NORMED
@@ -289,15 +289,20 @@ class CorrelationRow:
     r: float
     p_value: float
     n: int
+    q_value: float = math.nan
 
 
 @dataclass(frozen=True)
 class CorrelationTable:
     """Table 7: per block and layer, Pearson r and p across models.
 
-    ``reason`` is set (and ``rows`` empty) when no correlation can be computed: fewer than 3
-    models, or models with different numbers of layers. ``dropped`` names models left out because
-    their consistency is undefined (NaN).
+    ``q_value`` of each row is its p-value adjusted for every test of the table (2 blocks x all
+    layers) by ``correction`` (``"bh"``: Benjamini-Hochberg false discovery rate, ``"holm"``:
+    family-wise error; :func:`interp.stats.adjust_p`). ``nominal`` lists the rows with
+    ``p <= alpha`` (what the paper's Table 7 lists, uncorrected); ``significant`` those with
+    ``q <= alpha``. ``reason`` is set (and ``rows`` empty) when no correlation can be computed:
+    fewer than 3 models, or models with different numbers of layers. ``dropped`` names models
+    left out because their consistency is undefined (NaN).
     """
 
     models: tuple[str, ...]
@@ -307,21 +312,29 @@ class CorrelationTable:
     rows: tuple[CorrelationRow, ...] = ()
     reason: str | None = None
     dropped: tuple[str, ...] = ()
+    correction: str = "bh"
+
+    @property
+    def nominal(self) -> tuple[CorrelationRow, ...]:
+        """The rows with uncorrected ``p <= alpha`` (the rows the paper's Table 7 lists)."""
+        return tuple(r for r in self.rows if not math.isnan(r.p_value) and r.p_value <= self.alpha)
 
     @property
     def significant(self) -> tuple[CorrelationRow, ...]:
-        """The rows with ``p <= alpha`` (the rows Table 7 lists)."""
-        return tuple(r for r in self.rows if not math.isnan(r.p_value) and r.p_value <= self.alpha)
+        """The rows with adjusted ``q <= alpha`` (significant after multiple-testing correction)."""
+        return tuple(r for r in self.rows if not math.isnan(r.q_value) and r.q_value <= self.alpha)
 
     def significant_layers(self, block: str) -> list[int]:
         return [r.layer for r in self.significant if r.block == block]
 
     def format(self) -> str:
-        """Table 7 as text: the significant rows, or the reason there are none."""
+        """Table 7 as text: the nominally significant rows with their adjusted q, or the reason
+        there are none."""
         if self.reason:
             return self.reason
-        lines = [f"{'Block':6s} {'Layer':>5s} {'Pearson':>8s} {'P-value':>8s}"]
-        lines += [f"{r.block.upper():6s} {r.layer:5d} {r.r:8.3f} {r.p_value:8.3f}" for r in self.significant]
+        lines = [f"{'Block':6s} {'Layer':>5s} {'Pearson':>8s} {'P-value':>8s} {'q (' + self.correction + ')':>9s}"]
+        lines += [f"{r.block.upper():6s} {r.layer:5d} {r.r:8.3f} {r.p_value:8.3f} {r.q_value:9.3f}"
+                  for r in self.nominal]
         if len(lines) == 1:
             lines.append(f"(no layer with p <= {self.alpha})")
         return "\n".join(lines)
@@ -329,18 +342,20 @@ class CorrelationTable:
     def to_dict(self) -> dict:
         return {"models": list(self.models), "consistency": [nan_to_none(c) for c in self.consistency],
                 "split": self.split, "alpha": self.alpha, "reason": self.reason,
-                "dropped": list(self.dropped),
+                "dropped": list(self.dropped), "correction": self.correction,
                 "rows": [{"block": r.block, "layer": r.layer, "r": nan_to_none(r.r),
-                          "p_value": nan_to_none(r.p_value), "n": r.n} for r in self.rows]}
+                          "p_value": nan_to_none(r.p_value), "q_value": nan_to_none(r.q_value), "n": r.n}
+                         for r in self.rows]}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "CorrelationTable":
         return cls(models=tuple(d["models"]),
                    consistency=tuple(none_to_nan(c) for c in d["consistency"]),
                    split=d["split"], alpha=float(d["alpha"]), reason=d.get("reason"),
-                   dropped=tuple(d.get("dropped", ())),
+                   dropped=tuple(d.get("dropped", ())), correction=d.get("correction", "bh"),
                    rows=tuple(CorrelationRow(r["block"], int(r["layer"]), none_to_nan(r["r"]),
-                                             none_to_nan(r["p_value"]), int(r["n"]))
+                                             none_to_nan(r["p_value"]), int(r["n"]),
+                                             none_to_nan(r.get("q_value")))
                               for r in d["rows"]))
 
 
@@ -350,9 +365,11 @@ def extraction_consistency_correlation(
     *,
     alpha: float = 0.05,
     split: str = "all",
+    correction: str = "bh",
 ) -> CorrelationTable:
     """Table 7: Pearson r and p-value (scipy) between the models' extraction rates and their
-    PARAREL consistency, per block and layer.
+    PARAREL consistency, per block and layer, with p adjusted over all the table's tests
+    (``correction``: "bh" or "holm").
 
     The paper correlates its IFT models (same architecture); pass those. Models in
     ``consistency`` but not in ``rates`` are ignored; a model whose consistency is NaN is dropped
@@ -375,7 +392,10 @@ def extraction_consistency_correlation(
     dropped = tuple(m for m in rates if math.isnan(float(consistency[m])))
     models = tuple(m for m in rates if m not in dropped)
     cons = tuple(float(consistency[m]) for m in models)
-    table = dict(models=models, consistency=cons, split=split, alpha=alpha, dropped=dropped)
+    if correction not in ("bh", "holm"):
+        raise ValueError(f"correction {correction!r}: use 'bh' or 'holm'")
+    table = dict(models=models, consistency=cons, split=split, alpha=alpha, dropped=dropped,
+                 correction=correction)
     if len(models) < 3:
         note = f"; dropped (undefined consistency): {', '.join(dropped)}" if dropped else ""
         return CorrelationTable(**table, reason=(
@@ -397,4 +417,6 @@ def extraction_consistency_correlation(
                 continue
             c = pearson(x, cons)
             rows.append(CorrelationRow(block, layer, c.r, c.p_value, c.n))
+    qs = adjust_p([r.p_value for r in rows], correction)
+    rows = [replace(r, q_value=q) for r, q in zip(rows, qs)]
     return CorrelationTable(**table, rows=tuple(rows))

@@ -170,9 +170,17 @@ def test_correlation_known_answer() -> None:
     assert rows[("mlp", 1)].r == pytest.approx(0.0, abs=1e-12)  # x = [0, 0, .1] vs y = [.1, .3, .2]
     assert [(r.block, r.layer) for r in t.significant] == [("mhsa", 0)]
     assert t.significant_layers("mhsa") == [0] and t.significant_layers("mlp") == []
+    # BH over the 3 defined tests (p sorted: ~0, 2/3, 1): q = p * 3 / rank, then running minimum
+    assert rows[("mhsa", 0)].q_value == pytest.approx(3 * rows[("mhsa", 0)].p_value)
+    assert rows[("mhsa", 1)].q_value == pytest.approx(1.0) and math.isnan(rows[("mlp", 0)].q_value)
+    assert t.nominal == t.significant and t.correction == "bh"
+    holm = extraction_consistency_correlation(rates, consistency, correction="holm")
+    assert {(r.block, r.layer): r.q_value for r in holm.rows}[("mhsa", 1)] == pytest.approx(1.0)
     assert "MHSA" in t.format() and "1.000" in t.format()
     back = CorrelationTable.from_dict(json.loads(json.dumps(t.to_dict(), allow_nan=False)))
     assert back.significant_layers("mhsa") == [0] and back.models == t.models
+    assert [r.q_value for r in back.rows if not math.isnan(r.q_value)] == [r.q_value for r in t.rows
+                                                                           if not math.isnan(r.q_value)]
 
 
 def test_correlation_needs_three_models_of_one_architecture() -> None:
