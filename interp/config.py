@@ -124,6 +124,9 @@ class SweepConfig:
     wikipedia: str | None = None
     wikipedia_offline: bool = True
     representation: str = "post_norm"
+    #: the logit lens of Fig. 2 (attribute rate) and Fig. 5/8 (extraction): "raw" = ``E h`` (the
+    #: paper's definition, no final norm) or "normed" = the final norm first, then ``E``
+    lens: str = "raw"
     limits: Limits = field(default_factory=Limits)
     notes: tuple[str, ...] = ()
     source: str | None = None
@@ -219,6 +222,9 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
         raise ConfigError(f"{where}: [limits] becel_symmetric_max_share must be a number in (0, 1), "
                           f"got {share!r}")
+    if cfg.lens not in ("raw", "normed"):
+        raise ConfigError(f"{where}: [sweep] lens must be 'raw' (E h, the paper's) or 'normed' "
+                          f"(final norm, then E); got {cfg.lens!r}")
     if cfg.representation not in ("post_norm", "pre_norm"):
         raise ConfigError(f"{where}: representation must be 'post_norm' or 'pre_norm'")
     return cfg

@@ -196,7 +196,7 @@ def _config_slice(cfg: SweepConfig, key: UnitKey) -> dict:
     return {"model": asdict(mc), "dataset": key.dataset,
             "dataset_path": cfg.datasets.get(key.dataset), "analysis": key.analysis,
             "prompt": key.prompt, "extra": key.extra, "limits": asdict(cfg.limits),
-            "batch_size": cfg.batch_size, "representation": cfg.representation,
+            "batch_size": cfg.batch_size, "representation": cfg.representation, "lens": cfg.lens,
             "device": cfg.device, "dtype": cfg.dtype, "source": cfg.source, "notes": list(cfg.notes)}
 
 
@@ -300,7 +300,8 @@ def _pararel_job(j: _Job) -> None:
         last, queries, max_pairs=lim.relation_max_pairs, seed=cfg.seed, n_boot=lim.n_boot,
         model=model.name).to_dict())
     j.unit("extraction", lambda: extraction_rates(
-        model, last, correct=correct, consistent=consistent, prompt_index=p).to_dict())
+        model, last, correct=correct, consistent=consistent, prompt_index=p,
+        normed=cfg.lens == "normed").to_dict())
 
     def attributes() -> dict:
         if cfg.wikipedia is None:
@@ -309,8 +310,8 @@ def _pararel_job(j: _Job) -> None:
 
         attrs = subject_attributes(model.tokenizer, [q.subject for q in queries],
                                    cache_dir=cfg.wikipedia, offline=cfg.wikipedia_offline)
-        return attribute_rates(model, subj, queries, attrs, n_boot=lim.n_boot,
-                               seed=cfg.seed).to_dict()
+        return attribute_rates(model, subj, queries, attrs, normed=cfg.lens == "normed",
+                               n_boot=lim.n_boot, seed=cfg.seed).to_dict()
 
     j.unit("attributes", attributes)
 

@@ -57,7 +57,7 @@ BASE, IFT, UNKNOWN = "base", "IFT", "?"
 OPTION_KEYS = ("representation", "normed", "lens", "restrict", "restrict_to_candidates", "multi_token", "scoring",
                "chat_template", "system_prompt", "top", "split", "embeddings", "last_token", "casing")
 #: Sweep-wide settings listed in the header, as paths into a unit's config slice.
-CONFIG_OPTIONS: tuple[tuple[str, ...], ...] = (("representation",), ("limits", "pararel_restrict_candidates"),
+CONFIG_OPTIONS: tuple[tuple[str, ...], ...] = (("representation",), ("lens",), ("limits", "pararel_restrict_candidates"),
                                                 ("limits", "pararel_casing"), ("limits", "pararel_fact_selection"),
                                                 ("model", "is_chat"), ("dtype",))
 
@@ -539,6 +539,12 @@ def build_report(
 # the analyses' ``to_dict()``; prompt "all" is the pooled result (pooled here when absent).
 
 
+def lens_name(normed: Any) -> str:
+    """How a lens figure projected its vectors (from the payload's ``normed`` flag)."""
+    return ("final norm, then unembedding (E·norm(h))" if normed
+            else "unembedding only (E h, the paper's; no final norm)")
+
+
 def unit_label(u: StoredUnit) -> str:
     """The legend label of a unit: its model, plus its variant (``extra``) if any."""
     return u.key.model + (f" [{u.key.extra}]" if u.key.extra else "")
@@ -651,7 +657,7 @@ def _fig2(ctx: ReportContext) -> Content:
         rows.append([label, _role_of(ctx, label), p, str(d["layers"][j]) if finite else "n/a",
                      fmt_interval(d["rate"][j]) if finite else "n/a", str(len(d.get("items", []))),
                      str(len(d.get("excluded_subjects", []))),
-                     "final norm + unembedding" if d.get("normed") else "unembedding only"])
+                     lens_name(d.get("normed"))])
     table = Table(["model", "role", "prompt", "peak layer", "rate at peak [95% CI]", "items (relation, subject)",
                    "subjects without snippets (excluded)", "lens"], rows)
     return [fig, table]
@@ -704,7 +710,7 @@ def _extraction_section(ctx: ReportContext, block: str, what: str) -> Content:
         j = max(range(len(counts)), key=lambda i: counts[i]) if counts else 0
         rows.append([label, _role_of(ctx, label), p, str(ev["n"]), str(sum(c > 0 for c in counts)) + f" of {len(counts)}",
                      str(j), f"{fmt_num(ev['rates'][j])} ({counts[j]} events)" if counts else "n/a",
-                     "final norm + unembedding" if d.get("normed") else "unembedding only (raw update)"])
+                     lens_name(d.get("normed"))])
     table = Table(["model", "role", "prompt", "queries", "layers with any event", "peak layer", "peak rate",
                    "lens"], rows, note="Rates with Wilson 95% intervals (hover); small models give sparse curves.")
     return [fig, table]

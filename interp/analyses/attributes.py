@@ -11,10 +11,11 @@ A_s, the subject's attribute set::
 
 Decisions (each named in the result):
 
-* Lens: ``normed=True`` by default, i.e. the model's final norm, then the unembedding. The paper
-  writes E h^l; Geva et al. (2023) project hidden states through the final layer norm, which is
-  what makes a residual-stream projection comparable across layers (the no-norm default of
-  :mod:`interp.lens` is for the MHSA/MLP updates of :mod:`interp.analyses.extraction`).
+* Lens: ``normed=False`` by default: the residual projected with the unembedding alone,
+  ``E h^l`` as the paper defines it (Section 4 / App. D) and as Geva et al.'s (2023) public code
+  does; the extraction rates (Fig. 5/8) use the same lens (:data:`interp.lens.DEFAULT_NORMED`).
+  ``normed=True`` applies the model's final norm first (a "logit lens" that makes the residual's
+  scale comparable across layers); the result and the report name the lens used.
 * Layers: layer ``l`` is the residual after block ``l``; the embeddings are not in the figure
   unless ``include_embeddings=True`` (then they are layer ``-1``).
 * Special tokens (BOS, padding, chat markers) are not text: they are dropped from the top tokens
@@ -71,7 +72,7 @@ from interp.stats import Interval, grouped_bootstrap_ci, nan_to_none, none_to_na
 
 TOP = 50
 CANDIDATES = 500
-DEFAULT_NORMED = True
+DEFAULT_NORMED = lens.DEFAULT_NORMED
 EMBEDDING_LAYER = -1
 
 
@@ -331,7 +332,7 @@ def attribute_rates(
         queries: the captured PARAREL queries.
         attributes: A_s per subject (:func:`subject_attributes`, or a plain mapping); subjects
             absent or with an empty set are excluded and counted.
-        normed: apply the final norm before the unembedding (default True, see the module doc).
+        normed: apply the final norm before the unembedding (default False: ``E h``, see the module doc).
         top: tokens compared with A_s (50 in the paper).
         candidates: top tokens decoded per projection before filtering (widened when needed).
         include_embeddings: add the embedding layer (label -1) as the first column.

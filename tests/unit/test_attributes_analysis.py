@@ -122,7 +122,7 @@ def test_attribute_rates_known_answer(model, case: dict) -> None:
     assert res.n_queries == 6 and res.n_distinct_prompts == 4 and res.n_short == 0
     assert res.rate[0].n == 3 and res.rate[0].low <= 0.3125 <= res.rate[0].high
     assert res.peak == (1, pytest.approx(0.375))
-    assert res.normed is True and res.top == 2
+    assert res.normed is False and res.top == 2  # E h, the paper's lens
 
 
 def test_embeddings_widening_and_lens_option(model, case: dict) -> None:
@@ -135,7 +135,7 @@ def test_embeddings_widening_and_lens_option(model, case: dict) -> None:
     # one candidate per projection is too few: the list is widened until 2 tokens survive
     assert attribute_rates(*args, top=2, candidates=1, n_boot=50).estimates == base.estimates
     # the unit rows of these norms are ones, so the final norm keeps the ranking
-    assert attribute_rates(*args, top=2, normed=False, n_boot=50).estimates == base.estimates
+    assert attribute_rates(*args, top=2, normed=True, n_boot=50).estimates == base.estimates
     # a vocabulary with fewer keepable tokens than `top`: the rate is over the tokens kept
     short = attribute_rates(*args, top=1000, n_boot=50)
     assert short.n_short == 4 * 2

@@ -185,3 +185,14 @@ def test_pararel_rendering_limits_reach_the_queries(tmp_path: Path, demo_data: P
     rel = Context(cfg).relations()["P36"]
     first = rel.query(rel.causal_patterns[0], rel.facts[0].subject)
     assert prompts["pararel P36, prompt 1"] == ["Everyone knows that " + first]
+
+
+def test_lens_setting_is_validated(tmp_path: Path, demo_data: Path):
+    p = write_config(tmp_path, "out", demo_data)
+    text = p.read_text()
+    assert load_config(p).lens == "raw"
+    p.write_text(text.replace("[sweep]\n", '[sweep]\nlens = "normed"\n', 1))
+    assert load_config(p).lens == "normed"
+    p.write_text(text.replace("[sweep]\n", '[sweep]\nlens = "logit"\n', 1))
+    with pytest.raises(ConfigError, match=r"\[sweep\] lens must be 'raw'.*got 'logit'"):
+        load_config(p)
