@@ -701,14 +701,25 @@ def table7_correlation(table: Any) -> go.Figure:
     return fig
 
 
+def base_vs_ift_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """The base-vs-IFT comparison as (header, rows); ``rows`` as made by
+    :func:`interp.report.compare_base_ift` (metric, base, ift, values, diff interval, p, and ``q_value``
+    when the p-values were adjusted over the table: "*" marks q <= 0.05)."""
+    header = ["metric", "base", "IFT", "base value", "IFT value", "IFT − base [95% CI]", "p", "q (BH)", "n"]
+    body = []
+    for r in rows:
+        q = r.get("q_value")
+        body.append([r["metric"], r["base"], r["ift"], fmt_num(r["base_value"]), fmt_num(r["ift_value"]),
+                     fmt_interval(r["diff"]), fmt_num(r["p_value"]),
+                     fmt_num(q) + (" *" if q is not None and _f(q) <= 0.05 else ""),
+                     f"{r.get('n', '')} {r.get('unit', '')}".strip()])
+    return header, body
+
+
 def base_vs_ift_table(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """The base-vs-IFT comparison as a ``go.Table``; ``rows`` as made by
-    :func:`interp.report.compare_base_ift` (metric, base, ift, values, diff interval, p)."""
-    header = ["metric", "base", "IFT", "base value", "IFT value", "IFT − base [95% CI]", "p (paired bootstrap)", "n"]
-    body = [[r["metric"], r["base"], r["ift"], fmt_num(r["base_value"]), fmt_num(r["ift_value"]),
-             fmt_interval(r["diff"]), fmt_num(r["p_value"]) + (" *" if _f(r["p_value"]) <= 0.05 else ""),
-             str(r.get("n", ""))] for r in rows]
-    return table_figure(header, body, title="Base vs IFT (* p ≤ 0.05)")
+    """:func:`base_vs_ift_rows` as a ``go.Table``."""
+    header, body = base_vs_ift_rows(rows)
+    return table_figure(header, body, title="Base vs IFT (* q ≤ 0.05 after Benjamini–Hochberg)")
 
 
 def _becel_summary(becel: Any) -> dict | None:

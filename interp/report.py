@@ -881,12 +881,31 @@ class PairedMetric:
 
 
 def _gap_items(d: Mapping[str, Any]) -> dict[str, float]:
-    """Per paraphrase set: Eq. 2 minus the model's mean non-paraphrase cosine (their mean is the gap)."""
-    non = [v for v in (d.get("nonpair_cos") or []) if v is not None and math.isfinite(v)]
-    if not non:
+    """Table 1 gap as a mean over independent units (its exact value, so the paired test resamples
+    what is independent).
+
+    With ``nonpair_sets`` (random non-pairs made of the sets' texts: TAPACO, PARAREL) the units are
+    the S paraphrase sets: ``set_cos[s] - (S / K) * (half the cosine of each non-pair touching s)``.
+    Without (MRPC: labelled non-pairs are texts of their own) the units are the S sets and the K
+    non-pairs, scaled so that the mean over the S + K units is ``mean(set_cos) - mean(nonpair_cos)``.
+    """
+    ok = lambda v: v is not None and math.isfinite(v)  # noqa: E731
+    sets = {i: v for i, v in enumerate(d.get("set_cos") or []) if ok(v)}
+    non = list(d.get("nonpair_cos") or [])
+    if not sets or not non or not all(ok(c) for c in non):
         return {}
-    ref = sum(non) / len(non)
-    return {str(i): v - ref for i, v in enumerate(d.get("set_cos") or []) if v is not None and math.isfinite(v)}
+    S, K = len(sets), len(non)
+    if d.get("nonpair_sets") is None:
+        n = S + K
+        return {**{f"set {i}": v * n / S for i, v in sets.items()},
+                **{f"non-pair {k}": -c * n / K for k, c in enumerate(non)}}
+    share: dict[int, float] = {}
+    for (a, b), c in zip(d["nonpair_sets"], non):
+        for si in (a, b):
+            share[si] = share.get(si, 0.0) + c / 2
+    if set(share) - set(sets):  # a non-pair's set without a cosine (should not happen): no units
+        return {}
+    return {f"set {i}": v - S / K * share.get(i, 0.0) for i, v in sets.items()}
 
 
 def _attribute_items(d: Mapping[str, Any]) -> dict[str, float]:
@@ -1031,16 +1050,13 @@ def _base_vs_ift(ctx: ReportContext) -> Content:
                       + (f" ({'; '.join(skipped)})" if skipped else ""))
     from interp.stats import adjust_p
 
-    adjusted = adjust_p([r["p_value"] for r in rows], "bh")
-    body = [[r["metric"], r["base"], r["ift"], fmt_num(r["base_value"]), fmt_num(r["ift_value"]),
-             fmt_interval(r["diff"]), fmt_num(r["p_value"]), fmt_num(q) + (" *" if q <= 0.05 else ""),
-             f"{r['n']} {r['unit']}"] for r, q in zip(rows, adjusted)]
+    rows = [{**r, "q_value": q} for r, q in zip(rows, adjust_p([r["p_value"] for r in rows], "bh"))]
+    header, body = figures.base_vs_ift_rows(rows)
     note = ("IFT − base with a 95% paired-bootstrap interval over the items both models share; p: two-sided "
             "permutation test (the two models' values swapped within each item at random), valid for the MMLU "
             "spread (a max − min) as for means; q: p adjusted for all rows of this table (Benjamini–Hochberg); "
-            "* q ≤ 0.05. Caveat: the Table 1 gap rows resample paraphrase sets with each model's "
-            "non-paraphrase mean held fixed, which understates their uncertainty.")
+            "* q ≤ 0.05. Table 1 gap rows: the units are the paraphrase sets, each carrying its share of the random "
+            "non-pairs made of its texts (TAPACO, PARAREL), or the sets and MRPC's labelled non-pairs.")
     if skipped:
         note += " Skipped: " + "; ".join(skipped) + "."
-    return Table(["metric", "base", "IFT", "base", "IFT", "IFT − base [95% CI]", "p", "q (BH)", "n"], body,
-                 note=note)
+    return Table(header, body, note=note)

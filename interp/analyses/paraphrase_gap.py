@@ -15,10 +15,15 @@ Definitions (Appendix B.1):
   defaults to the number of paraphrase pairs).
 * The gap is ``cos(paraph.) - cos(not paraph.)`` (Table 1's sign; B.1's last formula has it reversed).
 
-Intervals are percentile bootstrap intervals: each replicate resamples the paraphrase sets (with
-replacement) and, independently, the non-paraphrase pairs; the gap's replicate is the difference of
-the two replicate means, so its interval covers both sources of sampling noise jointly. Over
-prompts (:func:`combine_prompts`) the estimate is the mean of the per-prompt estimates and the
+Intervals are percentile bootstrap intervals whose unit is what is independent:
+
+* random non-pairs (TAPACO, PARAREL) are made of the sets' own texts, so a replicate resamples the
+  paraphrase sets (clusters) and weights each non-pair by how often both of its texts' sets were
+  drawn; both means, and so the gap, move together as they do under resampling of the data
+  (``nonpair_sets`` records each non-pair's two sets);
+* MRPC's labelled non-pairs are texts of their own: sets and non-pairs are resampled independently.
+
+Over prompts (:func:`combine_prompts`) the estimate is the mean of the per-prompt estimates and the
 resampling is paired: the same sets (and non-pairs) are drawn for every prompt.
 
 A zero vector has cosine 0 with everything; NaN or infinite vectors are rejected.
@@ -340,6 +345,32 @@ def _macro_boot(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndar
     return out
 
 
+def _joint_boot(x: np.ndarray, non: np.ndarray, non_sets: np.ndarray, n_boot: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster bootstrap over paraphrase sets for both means at once.
+
+    ``x [prompts, sets, layers]`` (NaN: no pair in that set), ``non [prompts, K, layers]`` and
+    ``non_sets [K, 2]``, the sets of each non-pair's two texts. A replicate draws sets with
+    replacement (counts ``w``); cos(paraph.) is the prompt-mean of the ``w``-weighted set mean,
+    cos(not paraph.) weights each non-pair by ``w[a] * w[b]`` (how often both its texts were
+    drawn), so the shared texts move both means together. Returns two ``[n_boot, layers]``.
+    """
+    r, n, layers = x.shape
+    valid = ~np.isnan(x[..., 0])
+    x0 = np.nan_to_num(x)
+    out_p, out_n = np.empty((n_boot, layers)), np.empty((n_boot, layers))
+    step = max(1, 4_000_000 // max(1, max(n, non.shape[1]) * max(r, layers)))
+    for s in range(0, n_boot, step):
+        w = bootstrap_counts(n, min(step, n_boot - s), rng)  # [b, sets]
+        wk = w[:, non_sets[:, 0]] * w[:, non_sets[:, 1]]  # [b, K]
+        with _quiet():
+            den = w @ valid.T.astype(np.float64)  # [b, r]
+            out_p[s:s + len(w)] = np.nanmean(np.einsum("bn,rnl->brl", w, x0) / den[..., None], axis=1)
+            num = np.einsum("bk,rkl->brl", wk, non)
+            out_n[s:s + len(w)] = (num / wk.sum(1)[:, None, None]).mean(axis=1)
+    return out_p, out_n
+
+
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -354,6 +385,14 @@ def _nan(v: Any) -> Any:
 
 def _interval(d: dict) -> Interval:
     return Interval.from_dict({k: _nan(x) for k, x in d.items()})
+
+
+def _pairs(x: Any) -> tuple[tuple[int, int], ...] | None:
+    return None if x is None else tuple((int(a), int(b)) for a, b in x)
+
+
+def _pairs_list(x: tuple[tuple[int, int], ...] | None) -> list[list[int]] | None:
+    return None if x is None else [list(p) for p in x]
 
 
 def _rows(a: np.ndarray) -> tuple:
@@ -388,6 +427,7 @@ class GapResult:
     set_cos: tuple[float, ...] = field(default=(), repr=False)
     nonpair_cos: tuple[float, ...] = field(default=(), repr=False)
     per_prompt: tuple["GapResult", ...] = field(default=(), repr=False)
+    nonpair_sets: tuple[tuple[int, int], ...] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return nan_to_none({
@@ -397,6 +437,7 @@ class GapResult:
             "representation": self.representation, "n_prompts": self.n_prompts,
             "set_cos": list(self.set_cos), "nonpair_cos": list(self.nonpair_cos),
             "per_prompt": [p.to_dict() for p in self.per_prompt],
+            "nonpair_sets": _pairs_list(self.nonpair_sets),
         })
 
     @classmethod
@@ -405,7 +446,7 @@ class GapResult:
             _interval(d["cos_para"]), _interval(d["cos_nonpara"]), _interval(d["gap"]),
             d["n_sets"], d["n_pairs"], d["n_nonpairs"], d["n_excluded"], d["representation"],
             d.get("n_prompts", 1), _nan(d.get("set_cos", [])), _nan(d.get("nonpair_cos", [])),
-            tuple(cls.from_dict(p) for p in d.get("per_prompt", [])),
+            tuple(cls.from_dict(p) for p in d.get("per_prompt", [])), _pairs(d.get("nonpair_sets")),
         )
 
 
@@ -433,6 +474,7 @@ class LayerGap:
     set_cos: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
     nonpair_cos: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
     per_prompt: tuple["LayerGap", ...] = field(default=(), repr=False)
+    nonpair_sets: tuple[tuple[int, int], ...] | None = field(default=None, repr=False)
 
     @property
     def n_layers(self) -> int:
@@ -453,6 +495,7 @@ class LayerGap:
             "set_cos": [list(r) for r in self.set_cos],
             "nonpair_cos": [list(r) for r in self.nonpair_cos],
             "per_prompt": [p.to_dict() for p in self.per_prompt],
+            "nonpair_sets": _pairs_list(self.nonpair_sets),
         })
 
     @classmethod
@@ -462,7 +505,7 @@ class LayerGap:
             tuple(_interval(i) for i in d["gap"]), d["n_sets"], d["n_pairs"], d["n_nonpairs"],
             d["n_excluded"], d.get("split", "all"), d.get("embeddings", False), d.get("n_prompts", 1),
             _nan(d.get("set_cos", [])), _nan(d.get("nonpair_cos", [])),
-            tuple(cls.from_dict(p) for p in d.get("per_prompt", [])),
+            tuple(cls.from_dict(p) for p in d.get("per_prompt", [])), _pairs(d.get("nonpair_sets")),
         )
 
 
@@ -496,8 +539,13 @@ class _Summary:
 
 
 def _summarise(set_cos: np.ndarray, non_cos: np.ndarray, n_boot: int, confidence: float,
-               seed: int) -> _Summary:
-    """``set_cos [prompts, sets, layers]`` (NaN: no pair), ``non_cos [prompts, K, layers]``."""
+               seed: int, non_sets: np.ndarray | None = None) -> _Summary:
+    """``set_cos [prompts, sets, layers]`` (NaN: no pair), ``non_cos [prompts, K, layers]``.
+
+    With ``non_sets`` (the sets of each non-pair's texts: random non-pairs across sets) the
+    interval is a cluster bootstrap over sets (:func:`_joint_boot`); without (MRPC's labelled
+    non-pairs, texts of their own) sets and non-pairs are independent samples, resampled apart.
+    """
     present = ~np.isnan(set_cos[..., 0]).all(0)
     x = set_cos[:, present]
     n_sets = int(present.sum())
@@ -506,8 +554,11 @@ def _summarise(set_cos: np.ndarray, non_cos: np.ndarray, n_boot: int, confidence
     nonpara = non_cos.mean(1).mean(0)
     rng = np.random.default_rng([seed, 1])
     layers = set_cos.shape[-1]
-    b_para = _macro_boot(x, n_boot, rng) if n_sets else np.full((n_boot, layers), np.nan)
-    b_non = _macro_boot(non_cos, n_boot, rng)
+    if non_sets is not None and n_sets:
+        b_para, b_non = _joint_boot(set_cos, non_cos, np.asarray(non_sets, dtype=np.int64), n_boot, rng)
+    else:
+        b_para = _macro_boot(x, n_boot, rng) if n_sets else np.full((n_boot, layers), np.nan)
+        b_non = _macro_boot(non_cos, n_boot, rng)
     k = non_cos.shape[1]
     return _Summary(
         percentile_intervals(para, b_para, n_sets, confidence),
@@ -566,6 +617,12 @@ def _layer_gaps(resid: Tensor, sets: Sequence[Sequence[int]], non_pairs: Any,
         raise ValueError("sets: no paraphrase set has 2 or more members")
     n_excluded = sum(len(s) < 2 for s in checked)
     non = _non_pairs(checked, non_pairs, k, len(a), seed, n)
+    non_sets = None
+    if non_pairs is None:  # random pairs across sets: both texts belong to sets (clusters)
+        set_of = np.full(n, -1, dtype=np.int64)
+        for si, members in enumerate(checked):
+            set_of[members] = si
+        non_sets = set_of[non]
     pair_cos = pair_cosines(resid, a, b)
     non_cos = pair_cosines(resid, non[:, 0], non[:, 1]).numpy()[None]
     if predictions is None:
@@ -578,9 +635,10 @@ def _layer_gaps(resid: Tensor, sets: Sequence[Sequence[int]], non_pairs: Any,
     out = []
     for name, keep in splits.items():
         sc = set_means(pair_cos, owner, len(checked), keep)
-        s = _summarise(sc[None], non_cos, n_boot, confidence, seed)
+        s = _summarise(sc[None], non_cos, n_boot, confidence, seed, non_sets)
         out.append(LayerGap(s.cos_para, s.cos_nonpara, s.gap, s.n_sets, int(keep.sum()), len(non),
-                            n_excluded, name, embeddings, 1, _rows(sc), _rows(non_cos[0])))
+                            n_excluded, name, embeddings, 1, _rows(sc), _rows(non_cos[0]),
+                            nonpair_sets=_pairs(non_sets)))
     return out
 
 
@@ -620,7 +678,8 @@ def cosine_gap(
                      confidence=confidence, embeddings=False)[0]
     return GapResult(lg.cos_para[0], lg.cos_nonpara[0], lg.gap[0], lg.n_sets, lg.n_pairs,
                      lg.n_nonpairs, lg.n_excluded, representation, 1,
-                     tuple(r[0] for r in lg.set_cos), tuple(r[0] for r in lg.nonpair_cos))
+                     tuple(r[0] for r in lg.set_cos), tuple(r[0] for r in lg.nonpair_cos),
+                     nonpair_sets=lg.nonpair_sets)
 
 
 def outermost(acts: Activations, representation: str = "post_norm") -> Float[Tensor, "n d_model"]:
@@ -759,12 +818,16 @@ def combine_prompts(results: Sequence[_R], *, n_boot: int = 1000, confidence: fl
         if len(vals) > 1:
             raise ValueError(f"results: mixed {attr} {sorted(map(str, vals))}")
     sc, nc = _stack(results, "set_cos"), _stack(results, "nonpair_cos")
-    s = _summarise(sc, nc, n_boot, confidence, seed)
+    non_sets = {r.nonpair_sets for r in results}
+    if len(non_sets) > 1:
+        raise ValueError("results: the prompts have different non-pairs; combine results of the same "
+                         "data, k and seed")
+    s = _summarise(sc, nc, n_boot, confidence, seed, non_sets.pop())
     with _quiet():
         set_avg, non_avg = np.nanmean(sc, 0), nc.mean(0)
     common = dict(n_sets=s.n_sets, n_pairs=sum(r.n_pairs for r in results),
                   n_nonpairs=first.n_nonpairs, n_excluded=first.n_excluded,
-                  n_prompts=len(results), per_prompt=tuple(results))
+                  n_prompts=len(results), per_prompt=tuple(results), nonpair_sets=first.nonpair_sets)
     if isinstance(first, GapResult):
         return replace(first, cos_para=s.cos_para[0], cos_nonpara=s.cos_nonpara[0], gap=s.gap[0],
                        set_cos=_rows(set_avg[:, 0]), nonpair_cos=_rows(non_avg[:, 0]), **common)

@@ -263,9 +263,10 @@ def test_table7_rows_and_figure() -> None:
 
 def test_base_vs_ift_table() -> None:
     row = {"metric": "gap", "base": "b", "ift": "i", "base_value": 0.1, "ift_value": 0.3,
-           "diff": Interval(0.2, 0.1, 0.3, 8).to_dict(), "p_value": 0.01, "n": 8}
+           "diff": Interval(0.2, 0.1, 0.3, 8).to_dict(), "p_value": 0.01, "q_value": 0.04, "n": 8}
     cells = figures.base_vs_ift_table([row]).data[0].cells.values
-    assert [c[0] for c in cells] == ["gap", "b", "i", "0.100", "0.300", "0.200 [0.100, 0.300]", "0.010 *", "8"]
+    assert [c[0] for c in cells] == ["gap", "b", "i", "0.100", "0.300", "0.200 [0.100, 0.300]", "0.010",
+                                     "0.040 *", "8"]
 
 
 def test_table2_becel_negation_is_the_papers_flip_rate():

@@ -298,3 +298,31 @@ def test_pararel_layer_gaps_on_tiny_model_capture(tiny_llama):
     assert out.all.n_layers == tiny_llama.n_layers
     assert out.consistent.n_pairs + out.inconsistent.n_pairs == out.all.n_pairs == 3 * (10 + 6)
     assert out.all.n_sets == 6 and out.all.n_excluded == 0
+
+
+def test_joint_cluster_bootstrap_by_hand(monkeypatch) -> None:
+    """One replicate drawing set 0 twice, set 1 once, set 2 never: cos(paraph.) = (2 * .9 + .6) / 3
+    = .8; the non-pairs weigh w[a] * w[b] = (2 * 1, 1 * 0, 2 * 0): only the (0, 1) pair counts, .1."""
+    from interp.analyses import paraphrase_gap as pg
+
+    monkeypatch.setattr(pg, "bootstrap_counts", lambda n, b, rng: np.array([[2.0, 1.0, 0.0]] * b))
+    x = np.array([[[0.9], [0.6], [0.3]]])
+    non = np.array([[[0.1], [0.2], [0.4]]])
+    b_para, b_non = pg._joint_boot(x, non, np.array([[0, 1], [1, 2], [0, 2]]), 4, np.random.default_rng(0))
+    assert b_para[:, 0] == pytest.approx([0.8] * 4) and b_non[:, 0] == pytest.approx([0.1] * 4)
+
+
+def test_random_non_pairs_resample_sets_as_clusters() -> None:
+    """Random non-pairs record their two sets (the cluster bootstrap's input) and round-trip;
+    MRPC's labelled non-pairs are their own units and record none."""
+    torch.manual_seed(0)
+    sets = [[3 * i, 3 * i + 1, 3 * i + 2] for i in range(8)]
+    x = torch.randn(24, 16)
+    r = pg.cosine_gap(x, sets, k=30, n_boot=300)
+    assert r.nonpair_sets is not None and len(r.nonpair_sets) == 30
+    assert all(a != b and 0 <= a < 8 and 0 <= b < 8 for a, b in r.nonpair_sets)
+    assert r.cos_nonpara.low <= r.cos_nonpara.estimate <= r.cos_nonpara.high
+    assert r.gap.low <= r.gap.estimate <= r.gap.high
+    back = type(r).from_dict(r.to_dict())
+    assert back.nonpair_sets == r.nonpair_sets
+    assert pg.cosine_gap(x, sets, [(0, 3), (1, 4)], n_boot=100).nonpair_sets is None
