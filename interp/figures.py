@@ -111,6 +111,66 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({int(r)}, {int(g)}, {int(b)}, {alpha})"
 
 
+# ------------------------------------------------------------------------------ layer numbering
+#
+# Every per-layer figure and table counts transformer blocks from 0: layer k is block k (the
+# residual stream after it, or its MHSA / MLP update); the embeddings, when a result includes them,
+# are layer -1. The wording lives here only: :func:`layer_label`, :func:`layer_axis_title`,
+# :data:`LAYER_NUMBERING_NOTE`.
+
+#: the layer number of the embeddings in every figure and table (as
+#: ``interp.analyses.attributes.EMBEDDING_LAYER``; results with ``embeddings=True`` store them at index 0)
+EMBEDDINGS_INDEX = -1
+
+#: what a layer axis shows at k, per kind of curve
+RESID_AT = "residual stream after block k"
+
+LAYER_NUMBERING_NOTE = ("Layer numbers are 0-based transformer block indices: layer k is block k (the residual "
+                        f"stream after it, or its MHSA / MLP update); {EMBEDDINGS_INDEX} is the embeddings where a "
+                        "result includes them. The paper's “layers 13–21” (§5, Table 7) do not say whether "
+                        "they count from 0 or 1.")
+
+
+def layer_label(*, embeddings: bool = False) -> str:
+    """What a layer number is, for axis titles and table headers.
+
+    Example:
+        >>> layer_label(), layer_label(embeddings=True)
+        ('block index (0-based)', 'block index (0-based; -1 = embeddings)')
+    """
+    return f"block index (0-based; {EMBEDDINGS_INDEX} = embeddings)" if embeddings else "block index (0-based)"
+
+
+def layer_axis_title(at: str | None = None, *, embeddings: bool = False, relative: bool = False) -> str:
+    """The x-axis title of every per-layer figure: layer k as a 0-based block index, what is
+    plotted at k (``at``), -1 = embeddings when a curve includes them; ``relative``: relative depth.
+
+    Example:
+        >>> layer_axis_title(RESID_AT, embeddings=True)
+        'layer k = block index (0-based; -1 = embeddings): residual stream after block k'
+        >>> layer_axis_title(relative=True)
+        'relative depth k / k_last, layer k = block index (0-based)'
+    """
+    text = ("relative depth k / k_last, " if relative else "") + f"layer k = {layer_label(embeddings=embeddings)}"
+    return f"{text}: {at}" if at else text
+
+
+def block_index(i: int, *, embeddings: bool = False) -> int:
+    """The layer number (0-based block index) of a per-layer result's array index ``i``
+    (index 0 is the embeddings when ``embeddings``).
+
+    Example:
+        >>> block_index(3), block_index(0, embeddings=True), block_index(3, embeddings=True)
+        (3, -1, 2)
+    """
+    return i + EMBEDDINGS_INDEX if embeddings else i
+
+
+def block_indices(n: int, *, embeddings: bool = False) -> list[int]:
+    """The layer numbers of a per-layer result with ``n`` entries (see :func:`block_index`)."""
+    return [block_index(i, embeddings=embeddings) for i in range(n)]
+
+
 def prompt_label(prompt: Any) -> str:
     """``0`` -> ``"0"``, ``None`` / ``"all"`` / ``"mean"`` -> ``"mean"``."""
     return MEAN if prompt in (None, "all", MEAN) else str(prompt)
@@ -215,7 +275,7 @@ def layer_curves(
     *,
     title: str,
     yaxis: str,
-    xaxis: str = "layer",
+    xaxis: str | None = None,
     relative_depth: bool = False,
     hline: float | None = None,
     colors: Mapping[str, str] | None = None,
@@ -226,7 +286,8 @@ def layer_curves(
     """Lines per model across layers, with interval bands, model toggles and a prompt dropdown.
 
     ``relative_depth`` rescales each curve's x to ``x / max(x)`` (to compare models of different
-    depth; hover still shows the layer). ``colors`` maps legend groups (models) to colors.
+    depth; hover still shows the layer). ``xaxis`` (default :func:`layer_axis_title`, relative when
+    ``relative_depth``) titles the x axis. ``colors`` maps legend groups (models) to colors.
 
     Example:
         >>> fig = layer_curves([Curve("m", [1, 2], prompt=p, low=[0, 1], high=[2, 3]) for p in (0, 1, "mean")],
@@ -279,7 +340,7 @@ def layer_curves(
     add_prompt_menu(fig, prompts, default=default_prompt)
     fig.update_layout(
         title=title, height=height, template="plotly_white", hovermode=hovermode,
-        xaxis_title="relative depth (layer / last layer)" if relative_depth else xaxis, yaxis_title=yaxis,
+        xaxis_title=xaxis if xaxis is not None else layer_axis_title(relative=relative_depth), yaxis_title=yaxis,
         legend=dict(groupclick="togglegroup", title_text="click to toggle"), margin=dict(t=70, r=20),
     )
     return fig
@@ -401,6 +462,12 @@ def table_figure(header: Sequence[str], rows: Sequence[Sequence[Any]], *, title:
 
 CLASS_COLORS: dict[str, str] = {"base": "#333333", "lower": "#e6a700", "higher-close": "#74a9cf",
                                 "higher": "#08519c"}
+#: the colors of :data:`CLASS_COLORS` in words, for notes
+CLASS_COLOR_NAMES: dict[str, str] = {"base": "dark grey", "lower": "yellow", "higher-close": "light blue",
+                                     "higher": "dark blue"}
+#: "higher-close" bound of :func:`consistency_classes`: 1.4 points, the paper's footnote 4 (the sd of the
+#: base model's PARAREL consistency over prompts)
+CONSISTENCY_CLOSE = 0.014
 
 
 def as_dict(result: Any) -> dict:
@@ -485,9 +552,11 @@ def fig2_attribute_rate(
     curves = [_interval_curve(m, p, d["rate"], d["layers"], n=[interval_parts(iv)[3] for iv in d["rate"]])
               for m, p, d in entries]
     top = entries[0][2].get("top", 50) if entries else 50
+    rel = _auto_depth(relative_depth, [len(d["layers"]) for _, _, d in entries])
+    embeddings = any(EMBEDDINGS_INDEX in d["layers"] for _, _, d in entries)
     return layer_curves(curves, title=f"Figure 2: subject-attribute rate (top-{top} tokens at the last subject token)",
-                        yaxis=f"attribute rate (of top {top})", colors=colors,
-                        relative_depth=_auto_depth(relative_depth, [len(d["layers"]) for _, _, d in entries]))
+                        yaxis=f"attribute rate (of top {top})", colors=colors, relative_depth=rel,
+                        xaxis=layer_axis_title(RESID_AT, embeddings=embeddings, relative=rel))
 
 
 def _gap_of(d: Mapping[str, Any]) -> Any:
@@ -543,9 +612,10 @@ def fig3_relations(
     ``across_models`` and 2+ models, also the mean ± std over models (the paper's plot), on relative depth."""
     entries = model_entries(results, models=models, prompts=prompts)
     rel = _auto_depth(relative_depth, [len(d["same"]) for _, _, d in entries])
+    embeddings = any(d.get("embeddings") for _, _, d in entries)
     curves = []
     for m, p, d in entries:
-        x = [i - 1 for i in range(len(d["same"]))] if d.get("embeddings") else list(range(len(d["same"])))
+        x = block_indices(len(d["same"]), embeddings=bool(d.get("embeddings")))
         for which, dash, what in (("same", None, "same relation"), ("different", "dash", "different relations")):
             curves.append(_interval_curve(m, p, d[which], x, name=f"{m}: {what}", group=m, dash=dash))
     if across_models:
@@ -558,15 +628,17 @@ def fig3_relations(
             if len(ds) < 2:
                 continue
             mc = combine_models([RelationCurves.from_dict(d) for d in ds], align="relative")
-            top = (len(mc.x) - 1) if rel else 1.0
+            # relative depth in [0, 1] -> the layer numbers of the deepest model (the models' x units)
+            first, last = block_index(0, embeddings=embeddings), block_index(len(mc.x) - 1, embeddings=embeddings)
             for which, dash, what in (("same", None, "same relation"), ("different", "dash", "different relations")):
                 mean, std = _floats(getattr(mc, f"{which}_mean")), _floats(getattr(mc, f"{which}_std"))
-                curves.append(Curve("mean over models", mean, x=[v * top for v in mc.x], prompt=p,
+                curves.append(Curve("mean over models", mean, x=[first + v * (last - first) for v in mc.x], prompt=p,
                                     low=[a - b for a, b in zip(mean, std)], high=[a + b for a, b in zip(mean, std)],
                                     name=f"mean ± std over models: {what}", group="mean over models", dash=dash,
                                     color="#555555"))
     return layer_curves(curves, title="Figure 3: cosine of query pairs, same vs different relation",
-                        yaxis="cosine similarity", relative_depth=rel, colors=colors)
+                        yaxis="cosine similarity", relative_depth=rel, colors=colors,
+                        xaxis=layer_axis_title(RESID_AT, embeddings=embeddings, relative=rel))
 
 
 def _layer_gap_of(d: Mapping[str, Any], split: str) -> dict:
@@ -587,19 +659,20 @@ def fig4_paraphrase_gap_by_layer(
     inconsistent ones (Fig. 7) or all; results are :class:`~interp.analyses.paraphrase_gap.SplitLayerGaps`
     (or a single ``LayerGap``), n = paraphrase pairs."""
     entries = model_entries(results, models=models, prompts=prompts)
-    curves = []
-    for m, p, d in entries:
-        lg = _layer_gap_of(d, split)
-        x = [i - 1 for i in range(len(lg["gap"]))] if lg.get("embeddings") else list(range(len(lg["gap"])))
-        curves.append(_interval_curve(m, p, lg["gap"], x, n=lg.get("n_pairs")))
+    gaps = [(m, p, _layer_gap_of(d, split)) for m, p, d in entries]
+    curves = [_interval_curve(m, p, lg["gap"], block_indices(len(lg["gap"]), embeddings=bool(lg.get("embeddings"))),
+                              n=lg.get("n_pairs")) for m, p, lg in gaps]
     fig_name = {"consistent": "Figures 4 / 6", "inconsistent": "Figure 7"}.get(split, "Paraphrase gap")
+    rel = _auto_depth(relative_depth, [len(lg["gap"]) for _, _, lg in gaps])
+    embeddings = any(lg.get("embeddings") for _, _, lg in gaps)
     return layer_curves(
         curves, title=f"{fig_name}: cos(paraphrases) − cos(non-paraphrases) per layer ({split} predictions)",
-        yaxis="cos gap", hline=0.0, colors=colors,
-        relative_depth=_auto_depth(relative_depth, [len(_layer_gap_of(d, split)["gap"]) for _, _, d in entries]))
+        yaxis="cos gap", hline=0.0, colors=colors, relative_depth=rel,
+        xaxis=layer_axis_title(RESID_AT, embeddings=embeddings, relative=rel))
 
 
-def consistency_classes(consistency: Mapping[str, float], base: str, *, close: float = 0.014) -> dict[str, str]:
+def consistency_classes(consistency: Mapping[str, float], base: str, *,
+                        close: float = CONSISTENCY_CLOSE) -> dict[str, str]:
     """Fig. 5 / 8's coloring: each model's PARAREL consistency vs the base model's: ``"lower"`` (or equal),
     ``"higher-close"`` (higher by at most ``close``; the paper: 1.4 points) or ``"higher"``.
 
@@ -622,6 +695,21 @@ def consistency_classes(consistency: Mapping[str, float], base: str, *, close: f
     return out
 
 
+def consistency_classes_note(close: float = CONSISTENCY_CLOSE) -> str:
+    """What the colors of :func:`consistency_classes` mean, for a figure's note.
+
+    Example:
+        >>> consistency_classes_note().split("; ")[1]
+        'yellow: lower or equal'
+    """
+    what = {"base": "the base model", "lower": "lower or equal",
+            "higher-close": f"higher by at most {fmt_num(close, 1, scale=100)} points (the paper's footnote 4)",
+            "higher": "higher by more"}
+    return ("Colored as the paper: each IFT model by its PARAREL consistency compared with its base model's "
+            "(the class is in the legend) — " + "; ".join(f"{CLASS_COLOR_NAMES[k]}: {v}" for k, v in what.items())
+            + ".")
+
+
 def _extraction_fig(results: Any, block: str, title: str, *, models, prompts, split, classes, relative_depth,
                     colors) -> go.Figure:
     entries = model_entries(results, models=models, prompts=prompts)
@@ -633,8 +721,9 @@ def _extraction_fig(results: Any, block: str, title: str, *, models, prompts, sp
         curves.append(Curve(m, _floats(ev["rates"]), x=list(range(len(ev["rates"]))), prompt=p,
                             low=_floats(ev["low"]), high=_floats(ev["high"]), n=ev["n"], name=name, group=m,
                             color=color, text=[f"({c} events)" for c in ev["counts"]]))
+    rel = _auto_depth(relative_depth, [d["n_layers"] for _, _, d in entries])
     return layer_curves(curves, title=title, yaxis=f"{block.upper()} extraction rate", colors=colors,
-                        relative_depth=_auto_depth(relative_depth, [d["n_layers"] for _, _, d in entries]))
+                        relative_depth=rel, xaxis=layer_axis_title(f"{block.upper()} update of block k", relative=rel))
 
 
 def fig5_mhsa_extraction(results: Any, *, models: Sequence[str] | None = None, prompts: Sequence[Any] | None = None,
@@ -669,7 +758,7 @@ def table7_rows(table: Any, *, significant_only: bool = True) -> tuple[list[str]
     def q_cell(r: Mapping[str, Any]) -> str:
         q = r.get("q_value")
         return fmt_num(q) + (" *" if q is not None and _f(q) <= d["alpha"] else "")
-    return (["Block", "Layer", "Pearson", "P-value", f"q ({name})", "n models"],
+    return (["Block", f"Layer: {layer_label()}", "Pearson", "P-value", f"q ({name})", "n models"],
             [[r["block"].upper(), str(r["layer"]), fmt_num(r["r"]), fmt_num(r["p_value"]), q_cell(r), str(r["n"])]
              for r in rows])
 
@@ -696,8 +785,8 @@ def table7_correlation(table: Any) -> go.Figure:
     fig.update_layout(title=f"Table 7: Pearson r of extraction rate vs PARAREL consistency "
                             f"(stars: q ≤ {d['alpha']} after multiple-testing correction; "
                             f"models: {', '.join(d['models'])})",
-                      xaxis_title="layer", yaxis_title="Pearson r", yaxis_range=[-1.05, 1.05],
-                      template="plotly_white", height=420)
+                      xaxis_title=layer_axis_title("MHSA / MLP update of block k"), yaxis_title="Pearson r",
+                      yaxis_range=[-1.05, 1.05], template="plotly_white", height=420)
     return fig
 
 

@@ -386,6 +386,8 @@ def _header(ctx: ReportContext, title: str, notes: Sequence[str]) -> str:
     models = html_table(Table(["model", "spec", "role", "units", "analyses"], rows)) if rows \
         else "<p>No valid results in the store.</p>"
     auto_notes = list(notes)
+    if ctx.models:
+        auto_notes.append(figures.LAYER_NUMBERING_NOTE)
     for u in ctx.all_units():  # the sweep config's own notes (e.g. "not a matched base/IFT pair")
         cfg_notes = (u.meta.get("config") or {}).get("notes")
         for n in ([cfg_notes] if isinstance(cfg_notes, str) else cfg_notes or []):
@@ -650,6 +652,7 @@ def _fig2(ctx: ReportContext) -> Content:
     fig = figures.fig2_attribute_rate([d for _, _, d in entries], models=[lb for lb, _, _ in entries],
                                       prompts=[p for _, p, _ in entries], colors=ctx.colors)
     rows = []
+    embeddings = any(figures.EMBEDDINGS_INDEX in d["layers"] for _, _, d in entries)
     for label, p, d in entries:
         est = [figures.interval_parts(iv)[0] for iv in d["rate"]]
         finite = [(e, j) for j, e in enumerate(est) if math.isfinite(e)]
@@ -658,7 +661,8 @@ def _fig2(ctx: ReportContext) -> Content:
                      fmt_interval(d["rate"][j]) if finite else "n/a", str(len(d.get("items", []))),
                      str(len(d.get("excluded_subjects", []))),
                      lens_name(d.get("normed"))])
-    table = Table(["model", "role", "prompt", "peak layer", "rate at peak [95% CI]", "items (relation, subject)",
+    table = Table(["model", "role", "prompt", f"peak layer: {figures.layer_label(embeddings=embeddings)}",
+                   "rate at peak [95% CI]", "items (relation, subject)",
                    "subjects without snippets (excluded)", "lens"], rows)
     return [fig, table]
 
@@ -672,11 +676,13 @@ def _fig3(ctx: ReportContext) -> Content:
     fig = figures.fig3_relations([d for _, _, d in entries], models=[lb for lb, _, _ in entries],
                                  prompts=[p for _, p, _ in entries], colors=ctx.colors)
     rows = [[label, _role_of(ctx, label), p,
-             "–".join(map(str, d["relation_layers"])) if d.get("relation_layers") else "none",
+             "–".join(str(figures.block_index(i, embeddings=bool(d.get("embeddings")))) for i in d["relation_layers"])
+             if d.get("relation_layers") else "none",
              str(len(d.get("relations", []))), ", ".join(d.get("excluded", [])) or "–"]
             for label, p, d in entries]
-    table = Table(["model", "role", "prompt", "relation layers (same − different grows fastest)",
-                   "relations used", "relations excluded"], rows)
+    embeddings = any(d.get("embeddings") for _, _, d in entries)
+    table = Table(["model", "role", "prompt", "relation layers (same − different grows fastest): "
+                   + figures.layer_label(embeddings=embeddings), "relations used", "relations excluded"], rows)
     return [fig, table]
 
 
@@ -700,7 +706,10 @@ def _extraction_section(ctx: ReportContext, block: str, what: str) -> Content:
     if missing:
         return missing
     entries = with_pooled(ctx.units(analysis="extraction", dataset="pararel"), _pool_extraction)
-    kw = dict(models=[lb for lb, _, _ in entries], prompts=[p for _, p, _ in entries], colors=ctx.colors)
+    labels = list(dict.fromkeys(lb for lb, _, _ in entries))
+    classes, coloring = extraction_classes(ctx, labels)
+    kw = dict(models=[lb for lb, _, _ in entries], prompts=[p for _, p, _ in entries], colors=ctx.colors,
+              classes=classes)
     fig = (figures.fig5_mhsa_extraction if block == "mhsa" else figures.fig8_mlp_extraction)(
         [d for _, _, d in entries], **kw)
     rows = []
@@ -711,9 +720,30 @@ def _extraction_section(ctx: ReportContext, block: str, what: str) -> Content:
         rows.append([label, _role_of(ctx, label), p, str(ev["n"]), str(sum(c > 0 for c in counts)) + f" of {len(counts)}",
                      str(j), f"{fmt_num(ev['rates'][j])} ({counts[j]} events)" if counts else "n/a",
                      lens_name(d.get("normed"))])
-    table = Table(["model", "role", "prompt", "queries", "layers with any event", "peak layer", "peak rate",
-                   "lens"], rows, note="Rates with Wilson 95% intervals (hover); small models give sparse curves.")
-    return [fig, table]
+    table = Table(["model", "role", "prompt", "queries", "layers with any event",
+                   f"peak layer: {figures.layer_label()}", "peak rate", "lens"], rows,
+                  note="Rates with Wilson 95% intervals (hover); small models give sparse curves.")
+    return [Html(f'<p class="note">{html.escape(coloring)}</p>'), fig, table]
+
+
+def extraction_classes(ctx: ReportContext, labels: Sequence[str]) -> tuple[dict[str, str] | None, str]:
+    """Fig. 5 / 8's coloring as the paper (:func:`figures.consistency_classes`) for the figure's
+    model ``labels``: each IFT model's PARAREL consistency against its base's (:func:`base_of`), and
+    the note saying what the colors mean; ``(None, why not)`` unless >= 2 IFT models and their base
+    have PARAREL consistency results."""
+    cons = {label: pararel_consistency(d) for label, d in mean_entries(
+        with_pooled(ctx.units(analysis="consistency", dataset="pararel"), _pool_pararel)).items()}
+    classes: dict[str, str] = {}
+    for label in labels:
+        base = base_of(ctx, label.split(" [")[0]) if _role_of(ctx, label) == IFT else None
+        if base is not None and all(math.isfinite(cons.get(m, math.nan)) for m in (base, label)):
+            classes.update(figures.consistency_classes({base: cons[base], label: cons[label]}, base))
+    n_ift = sum(c != "base" for c in classes.values())
+    if n_ift < 2:
+        return None, ("Colored by model: the paper's coloring (IFT models by PARAREL consistency vs their base) "
+                      f"needs ≥ 2 IFT models and a base with PARAREL consistency results; {n_ift} IFT model(s) "
+                      "have both.")
+    return classes, figures.consistency_classes_note()
 
 
 @SECTIONS.register("fig5", "Figure 5: MHSA extraction rate per layer", order=70)

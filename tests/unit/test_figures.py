@@ -75,7 +75,7 @@ def test_layer_curves_single_prompt_has_no_menu_and_hover() -> None:
     assert "[%{customdata[0]:.3f}, %{customdata[1]:.3f}]" in line.hovertemplate
     assert "n=%{customdata[2]}" in line.hovertemplate
     assert list(line.customdata[0][:3]) == pytest.approx([-0.05, 0.05, 10]) and line.customdata[0][3] == "0"
-    assert fig.layout.yaxis.title.text == "rate" and fig.layout.xaxis.title.text == "layer"
+    assert fig.layout.yaxis.title.text == "rate" and fig.layout.xaxis.title.text == "layer k = block index (0-based)"
 
 
 def test_layer_curves_without_band_and_relative_depth() -> None:
@@ -84,7 +84,8 @@ def test_layer_curves_without_band_and_relative_depth() -> None:
     assert len(fig.data) == 2 and all(t.fill != "toself" for t in fig.data)
     assert list(fig.data[0].x) == [0, 0.5, 1] and list(fig.data[1].x) == [0, 1]
     assert "customdata[0]" not in fig.data[0].hovertemplate
-    assert fig.layout.xaxis.title.text.startswith("relative depth") and "layer %{customdata[3]}" in fig.data[0].hovertemplate
+    assert fig.layout.xaxis.title.text == "relative depth k / k_last, layer k = block index (0-based)"
+    assert "layer %{customdata[3]}" in fig.data[0].hovertemplate
 
 
 def test_layer_curves_nan_points_are_dropped_from_band() -> None:
@@ -190,7 +191,19 @@ def test_fig5_fig8_extraction_known_values_and_classes() -> None:
     assert band.fill == "toself" and max(band.y) <= 1.0 and min(band.y) >= 0.0  # Wilson interval
     mlp = figures.fig8_mlp_extraction(res)
     assert list([t for t in mlp.data if t.fill != "toself"][0].y) == [0.25, 0.0, 0.0]
-    assert "MLP" in mlp.layout.title.text and mlp.layout.xaxis.title.text == "layer"
+    assert "MLP" in mlp.layout.title.text
+    assert mlp.layout.xaxis.title.text == "layer k = block index (0-based): MLP update of block k"
+    assert fig.layout.xaxis.title.text == "layer k = block index (0-based): MHSA update of block k"
+
+
+def test_consistency_classes_known_answer() -> None:
+    """Base 0.5; IFT 0.6 and 0.7 are more than 1.4 points higher, 0.4 is lower."""
+    got = figures.consistency_classes({"base": 0.5, "a": 0.6, "b": 0.4, "c": 0.7}, "base")
+    assert got == {"base": "base", "a": "higher", "b": "lower", "c": "higher"}
+    note = figures.consistency_classes_note()
+    for cls, color in figures.CLASS_COLOR_NAMES.items():  # every color is explained
+        assert f"{color}: " in note, cls
+    assert "1.4 points" in note
 
 
 def test_consistency_classes() -> None:
@@ -253,10 +266,11 @@ def test_table7_rows_and_figure() -> None:
     rates = {m: _extraction(m, c, [0, 0], 10) for m, c in (("a", [1, 2]), ("b", [2, 4]), ("c", [3, 7]))}
     table = extraction_consistency_correlation(rates, {"a": 0.1, "b": 0.2, "c": 0.3})
     header, rows = figures.table7_rows(table)
-    assert header[:4] == ["Block", "Layer", "Pearson", "P-value"]
+    assert header[:4] == ["Block", "Layer: block index (0-based)", "Pearson", "P-value"]
     assert rows[0][:3] == ["MHSA", "0", "1.000"]  # exactly linear at layer 0
     fig = figures.table7_correlation(table)
     assert [t.name for t in fig.data] == ["MHSA", "MLP"] and fig.data[0].marker.symbol[0] == "star"
+    assert fig.layout.xaxis.title.text == "layer k = block index (0-based): MHSA / MLP update of block k"
     few = extraction_consistency_correlation({"a": rates["a"]}, {"a": 0.1})
     assert figures.table7_rows(few)[1] == [] and "at least 3 models" in figures.table7_correlation(few).layout.title.text
 
@@ -291,3 +305,42 @@ def test_table2_becel_negation_is_the_papers_flip_rate():
     h6, r6 = table6_rows({"llama": tasks})
     wic = dict(zip(h6, r6[-1]))
     assert wic["Neg (flip rate, paper)"].startswith("0.069") and wic["Neg (label-aware)"].startswith("0.931")
+
+
+def test_layer_numbering_known_answers() -> None:
+    assert figures.layer_label() == "block index (0-based)"
+    assert figures.layer_label(embeddings=True) == "block index (0-based; -1 = embeddings)"
+    assert figures.layer_axis_title(figures.RESID_AT) == "layer k = block index (0-based): residual stream after block k"
+    assert figures.block_indices(3) == [0, 1, 2] and figures.block_indices(3, embeddings=True) == [-1, 0, 1]
+    assert figures.EMBEDDINGS_INDEX == -1 and "0-based" in figures.LAYER_NUMBERING_NOTE
+
+
+def test_layer_axes_say_what_the_number_is() -> None:
+    """Fig. 2 / 3 / 4: x = block index; a result with the embeddings puts them at -1 and says so."""
+    import dataclasses
+
+    import torch
+
+    from interp.analyses.attributes import EMBEDDING_LAYER
+    from interp.analyses.paraphrase_gap import SplitLayerGaps, gap_by_layer
+    from interp.analyses.relations import RelationCurves
+
+    assert figures.EMBEDDINGS_INDEX == EMBEDDING_LAYER
+    resid = torch.randn(4, 3, 8, generator=torch.Generator().manual_seed(0))
+    lg = dataclasses.replace(gap_by_layer(resid, [[0, 1], [2, 3]], [(0, 2), (1, 3)], n_boot=20), embeddings=True)
+    f4 = figures.fig4_paraphrase_gap_by_layer({"m": SplitLayerGaps(lg, lg, lg)}, split="all")
+    assert list([t for t in f4.data if t.fill != "toself"][0].x) == [-1, 0, 1]
+    assert f4.layout.xaxis.title.text == ("layer k = block index (0-based; -1 = embeddings): "
+                                          "residual stream after block k")
+
+    iv = lambda v: Interval(v, v - 0.1, v + 0.1, 5)  # noqa: E731
+    rc = [RelationCurves(tuple(iv(0.5) for _ in range(4)), tuple(iv(0.7) for _ in range(4)), ("P1", "P2"), (),
+                         (5, 5), (5, 5), (1, 2), model=m) for m in ("a", "b")]
+    f3 = figures.fig3_relations(rc)  # same depth: absolute layers, the mean over models on the same x
+    assert "relative" not in f3.layout.xaxis.title.text and "block index (0-based)" in f3.layout.xaxis.title.text
+    mean = [t for t in f3.data if t.name == "mean ± std over models: same relation"][0]
+    assert list(mean.x) == pytest.approx([0, 1, 2, 3])
+
+    r = {"model": "m", "layers": [-1, 0], "prompt_index": None, "top": 50, "normed": True,
+         "rate": [{"estimate": 0.1, "low": 0.05, "high": 0.2, "n": 4}] * 2}
+    assert "-1 = embeddings" in figures.fig2_attribute_rate([r]).layout.xaxis.title.text

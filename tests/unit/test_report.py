@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import plotly.offline
 import pytest
 
-from interp import report
+from interp import figures, report
 from interp.figures import Curve, layer_curves
 from interp.report import Absent, Section, SectionRegistry, Table, build_report, html_table, model_role
 from interp.results import ResultStore, UnitKey
@@ -414,8 +414,8 @@ def test_table7_with_three_ift_models(tmp_path: Path) -> None:
     text = build_report(store, tmp_path / "r.html", strict=True).read_text()
     t7 = text[text.index('<section id="table7"'):text.index("</section>", text.index('<section id="table7"'))]
     assert 'data-status="ok"' in t7 and t7.count('class="plotly-graph-div"') == 1
-    assert "<th>Block</th><th>Layer</th><th>Pearson</th><th>P-value</th>" in t7
-    assert "i1, i2, i3" in t7 and "base" not in t7.split("models:")[-1].split("<")[0]  # IFT models only
+    assert "<th>Block</th><th>Layer: block index (0-based)</th><th>Pearson</th><th>P-value</th>" in t7
+    assert "i1, i2, i3" in t7 and not re.search(r"\bbase\b", t7.split("models:")[-1].split("<")[0])  # IFT only
 
 
 def test_base_vs_ift_becel_macro_over_tasks() -> None:
@@ -433,3 +433,55 @@ def test_base_vs_ift_becel_macro_over_tasks() -> None:
     metric = next(m for m in report.PAIRED_METRICS if m.name.startswith("BECEL negation flip"))
     row = report.compare_base_ift(metric, "b", "i", payload("11"), payload("00"))
     assert (row["base_value"], row["ift_value"]) == pytest.approx((0.5, 1.0)) and row["n"] == 3
+
+
+def _store_with_consistency(root: Path, consistency: dict[str, tuple[str, float]]) -> ResultStore:
+    """Extraction results (prompt 0) for every model, and a PARAREL consistency payload with the
+    given estimate: ``consistency[model] = (role, estimate)``."""
+    from interp.analyses.consistency import ParaRelConsistency
+    from interp.stats import Interval
+
+    models = tuple((m, role, 4) for m, (role, _) in consistency.items())
+    store = synthetic_store(root, models=models, prompts=(0,), analyses=("extraction",))
+    for model, (role, c) in consistency.items():
+        payload = ParaRelConsistency(Interval(0.5, 0.4, 0.6, 10), Interval(c, c - 0.05, c + 0.05, 10), 0.5, (), (),
+                                     (), (), (), prompt_index=0).to_dict()
+        store.save(UnitKey(model, "pararel", "consistency", 0), payload, config={"model_role": role},
+                   model_spec=model, seed=0, timings={})
+    return store
+
+
+def _section(text: str, sid: str) -> str:
+    start = text.index(f'<section id="{sid}"')
+    return text[start:text.index("</section>", start)]
+
+
+def test_fig5_fig8_colored_by_consistency_vs_base(tmp_path: Path) -> None:
+    """Base 0.5; IFT 0.6, 0.4, 0.7 -> higher, lower, higher (as the paper's Fig. 5 / 8)."""
+    cons = {"base": ("base", 0.5), "i1": ("IFT", 0.6), "i2": ("IFT", 0.4), "i3": ("IFT", 0.7)}
+    store = _store_with_consistency(tmp_path / "results", cons)
+    ctx = report.ReportContext(store)
+    classes, note = report.extraction_classes(ctx, ["base", "i1", "i2", "i3"])
+    assert classes == {"base": "base", "i1": "higher", "i2": "lower", "i3": "higher"}
+    assert note == figures.consistency_classes_note()
+    text = build_report(store, tmp_path / "r.html", strict=True).read_text()
+    for sid in ("fig5", "fig8"):
+        body = _section(text, sid)
+        assert 'data-status="ok"' in body
+        assert "yellow: lower or equal" in body and "Colored by model" not in body
+        for name in ("base (base)", "i1 (higher)", "i2 (lower)", "i3 (higher)"):
+            assert f'"name":"{name}"' in body, (sid, name)
+        assert figures.CLASS_COLORS["lower"] in body
+        assert "<th>peak layer: block index (0-based)</th>" in body
+    assert figures.LAYER_NUMBERING_NOTE.split(":")[0] in text  # the header says how layers are numbered
+
+
+def test_fig5_falls_back_to_model_colors(tmp_path: Path) -> None:
+    """One IFT model (or no base consistency): colored by model, and the note says why."""
+    store = _store_with_consistency(tmp_path / "results", {"base": ("base", 0.5), "i1": ("IFT", 0.6)})
+    assert report.extraction_classes(report.ReportContext(store), ["base", "i1"])[0] is None
+    body = _section(build_report(store, tmp_path / "r.html", strict=True).read_text(), "fig5")
+    assert 'data-status="ok"' in body and "Colored by model" in body and "1 IFT model(s) have both" in body
+    assert '"name":"i1 (higher)"' not in body and '"name":"i1"' in body
+    store = _store_with_consistency(tmp_path / "r2", {"i1": ("IFT", 0.6), "i2": ("IFT", 0.4)})  # no base
+    assert report.extraction_classes(report.ReportContext(store), ["i1", "i2"])[0] is None
