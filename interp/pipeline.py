@@ -258,7 +258,7 @@ def _pararel_job(j: _Job) -> None:
     from interp.analyses import paraphrase_gap, relations
     from interp.analyses.attributes import attribute_rates
     from interp.analyses.consistency import ParaRelConsistency, pararel_consistency
-    from interp.analyses.extraction import extraction_rates
+    from interp.analyses.extraction import extraction_rates, pararel_clusters
     from interp.capture import capture
     from interp.queries import pararel_queries
     from interp.scoring import predict_pararel
@@ -300,7 +300,8 @@ def _pararel_job(j: _Job) -> None:
         last, queries, max_pairs=lim.relation_max_pairs, seed=cfg.seed, n_boot=lim.n_boot,
         model=model.name).to_dict())
     j.unit("extraction", lambda: extraction_rates(
-        model, last, correct=correct, consistent=consistent, prompt_index=p).to_dict())
+        model, last, correct=correct, consistent=consistent, prompt_index=p,
+        clusters=pararel_clusters(queries), n_boot=lim.n_boot, seed=cfg.seed).to_dict())
 
     def attributes() -> dict:
         if cfg.wikipedia is None:
@@ -450,8 +451,7 @@ _POOLERS: dict[tuple[str, str], Callable[[Context, list], dict]] = {
     ("pararel", "relations"): _pool_with("interp.analyses.relations.RelationCurves",
                                          "interp.analyses.relations.combine_prompts"),
     ("pararel", "attributes"): _pool_with("interp.analyses.attributes.AttributeRates"),
-    ("pararel", "extraction"): _pool_with("interp.analyses.extraction.ExtractionRates",
-                                          boot=False),
+    ("pararel", "extraction"): _pool_with("interp.analyses.extraction.ExtractionRates"),
     ("mmlu", "spread"): _pool_mmlu,
 }
 

@@ -705,8 +705,14 @@ def _extraction_section(ctx: ReportContext, block: str, what: str) -> Content:
         rows.append([label, _role_of(ctx, label), p, str(ev["n"]), str(sum(c > 0 for c in counts)) + f" of {len(counts)}",
                      str(j), f"{fmt_num(ev['rates'][j])} ({counts[j]} events)" if counts else "n/a",
                      "final norm + unembedding" if d.get("normed") else "unembedding only (raw update)"])
+    from interp.analyses.extraction import WILSON
+
+    methods = sorted({str(d.get("interval", WILSON)) for _, _, d in entries})
+    zero = ("; a layer with no event has a zero-width bootstrap interval (read its count)"
+            if any(m != WILSON for m in methods) else "")
     table = Table(["model", "role", "prompt", "queries", "layers with any event", "peak layer", "peak rate",
-                   "lens"], rows, note="Rates with Wilson 95% intervals (hover); small models give sparse curves.")
+                   "lens"], rows, note=f"Rates with 95% intervals (hover): {'; '.join(methods)}. Small models "
+                                       f"give sparse curves{zero}.")
     return [fig, table]
 
 
