@@ -730,7 +730,8 @@ def fig5_mhsa_extraction(results: Any, *, models: Sequence[str] | None = None, p
                          split: str = "all", classes: Mapping[str, str] | None = None,
                          relative_depth: bool | None = None, colors: Mapping[str, str] | None = None) -> go.Figure:
     """Figure 5: MHSA extraction rate per layer (:class:`~interp.analyses.extraction.ExtractionRates`),
-    Wilson 95% bands, event counts on hover; ``classes`` (:func:`consistency_classes`) colors the
+    95% bands (a cluster bootstrap over PARAREL items, or Wilson for results stored without per-query
+    events: the payload's ``interval``), event counts on hover; ``classes`` (:func:`consistency_classes`) colors the
     models as the paper (lower / higher-close / higher consistency than the base)."""
     return _extraction_fig(results, "mhsa", "Figure 5: MHSA extraction rate (argmax(E a_l) = final prediction)",
                            models=models, prompts=prompts, split=split, classes=classes,

@@ -258,7 +258,7 @@ def _pararel_job(j: _Job) -> None:
     from interp.analyses import paraphrase_gap, relations
     from interp.analyses.attributes import attribute_rates
     from interp.analyses.consistency import ParaRelConsistency, pararel_consistency
-    from interp.analyses.extraction import extraction_rates
+    from interp.analyses.extraction import extraction_rates, pararel_clusters
     from interp.capture import capture
     from interp.queries import pararel_queries
     from interp.scoring import predict_pararel
@@ -301,7 +301,8 @@ def _pararel_job(j: _Job) -> None:
         model=model.name).to_dict())
     j.unit("extraction", lambda: extraction_rates(
         model, last, correct=correct, consistent=consistent, prompt_index=p,
-        normed=cfg.lens == "normed").to_dict())
+        normed=cfg.lens == "normed", clusters=pararel_clusters(queries), n_boot=lim.n_boot,
+        seed=cfg.seed).to_dict())
 
     def attributes() -> dict:
         if cfg.wikipedia is None:
@@ -451,8 +452,7 @@ _POOLERS: dict[tuple[str, str], Callable[[Context, list], dict]] = {
     ("pararel", "relations"): _pool_with("interp.analyses.relations.RelationCurves",
                                          "interp.analyses.relations.combine_prompts"),
     ("pararel", "attributes"): _pool_with("interp.analyses.attributes.AttributeRates"),
-    ("pararel", "extraction"): _pool_with("interp.analyses.extraction.ExtractionRates",
-                                          boot=False),
+    ("pararel", "extraction"): _pool_with("interp.analyses.extraction.ExtractionRates"),
     ("mmlu", "spread"): _pool_mmlu,
 }
 

@@ -720,9 +720,12 @@ def _extraction_section(ctx: ReportContext, block: str, what: str) -> Content:
         rows.append([label, _role_of(ctx, label), p, str(ev["n"]), str(sum(c > 0 for c in counts)) + f" of {len(counts)}",
                      str(j), f"{fmt_num(ev['rates'][j])} ({counts[j]} events)" if counts else "n/a",
                      lens_name(d.get("normed"))])
+    from interp.analyses.extraction import WILSON
+
+    methods = sorted({str(d.get("interval", WILSON)) for _, _, d in entries})
     table = Table(["model", "role", "prompt", "queries", "layers with any event",
                    f"peak layer: {figures.layer_label()}", "peak rate", "lens"], rows,
-                  note="Rates with Wilson 95% intervals (hover); small models give sparse curves.")
+                  note=f"Rates with 95% intervals (hover): {'; '.join(methods)}. Small models give sparse curves.")
     return [Html(f'<p class="note">{html.escape(coloring)}</p>'), fig, table]
 
 

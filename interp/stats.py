@@ -71,17 +71,25 @@ def _nan_interval(n: int, confidence: float) -> Interval:
     return Interval(math.nan, math.nan, math.nan, n, confidence)
 
 
+def _percentile_bootstrap(data: tuple, statistic: Callable[..., Any], *, n_boot: int,
+                          confidence: float, seed: int, vectorized: bool,
+                          paired: bool = False) -> Any:
+    """``scipy.stats.bootstrap`` (percentile, seeded) with its degenerate-data warnings silenced."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", getattr(_st, "DegenerateDataWarning", RuntimeWarning))
+        return _st.bootstrap(data, statistic, n_resamples=n_boot, confidence_level=confidence,
+                             method="percentile", vectorized=vectorized, paired=paired,
+                             random_state=np.random.default_rng(seed))
+
+
 def _scipy_interval(data: tuple, statistic: Callable[..., Any], *, estimate: float, n: int,
                     n_boot: int, confidence: float, seed: int, vectorized: bool,
                     paired: bool = False) -> Interval:
     """``scipy.stats.bootstrap`` (percentile) wrapped into an :class:`Interval`; a resample
     distribution with no spread gives the zero-width interval at its value."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", getattr(_st, "DegenerateDataWarning", RuntimeWarning))
-        res = _st.bootstrap(data, statistic, n_resamples=n_boot, confidence_level=confidence,
-                            method="percentile", vectorized=vectorized, paired=paired,
-                            random_state=np.random.default_rng(seed))
+    res = _percentile_bootstrap(data, statistic, n_boot=n_boot, confidence=confidence, seed=seed,
+                                vectorized=vectorized, paired=paired)
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if math.isnan(lo) or math.isnan(hi):
         dist = np.asarray(res.bootstrap_distribution, dtype=float)
@@ -157,6 +165,54 @@ def grouped_bootstrap_ci(
         return (sum(s.mean(axis=axis) for s in samples) + fixed) / k
     return _scipy_interval(tuple(varying), macro, estimate=est, n=n, n_boot=n_boot,
                            confidence=confidence, seed=seed, vectorized=True)
+
+
+def ratio_bootstrap_ci(
+    numerators: Sequence[Sequence[float]] | np.ndarray,
+    denominators: Sequence[float] | np.ndarray,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[Interval]:
+    """Percentile bootstrap intervals of the ratios ``sum(numerators[:, j]) / sum(denominators)``,
+    resampling units (rows) with replacement: a cluster bootstrap when each row sums one cluster's
+    observations (e.g. a PARAREL item's events per layer and its number of queries).
+
+    ``numerators`` is ``[n_units, k]``, ``denominators`` ``[n_units]`` (each > 0); the ``k`` ratios
+    share the resamples, which depend only on ``n_units`` and ``seed``. ``Interval.n`` is the number
+    of units. One unit gives zero-width intervals, none NaN.
+
+    Example:
+        >>> ivs = ratio_bootstrap_ci([[3, 0], [0, 0]], [3, 3], seed=0)  # 2 clusters of 3 queries
+        >>> [(iv.estimate, iv.low, iv.high) for iv in ivs]
+        [(0.5, 0.0, 1.0), (0.0, 0.0, 0.0)]
+    """
+    num = np.asarray(numerators, dtype=float)
+    den = np.asarray(denominators, dtype=float)
+    if num.ndim != 2 or den.shape != (num.shape[0],):
+        raise ValueError(f"ratio_bootstrap_ci: numerators {num.shape} and denominators {den.shape}; "
+                         "expected [n_units, k] and [n_units]")
+    n, k = num.shape
+    if n == 0:
+        return [_nan_interval(0, confidence) for _ in range(k)]
+    if np.any(den <= 0):
+        raise ValueError("ratio_bootstrap_ci: every unit needs a positive denominator")
+    est = num.sum(axis=0) / den.sum()
+    if n == 1:
+        return [Interval(float(e), float(e), float(e), 1, confidence) for e in est]
+
+    def ratios(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        flat = idx.astype(int).reshape(-1, n)  # resamples x drawn units
+        offsets = n * np.arange(len(flat))[:, None]
+        w = np.bincount((flat + offsets).ravel(), minlength=flat.size).reshape(len(flat), n)
+        r = (w @ num) / (w @ den)[:, None]  # [resamples, k]
+        return np.moveaxis(r.reshape(idx.shape[:-1] + (k,)), -1, 0)
+    res = _percentile_bootstrap((np.arange(n, dtype=float),), ratios, n_boot=n_boot,
+                                confidence=confidence, seed=seed, vectorized=True)
+    low = np.atleast_1d(res.confidence_interval.low)
+    high = np.atleast_1d(res.confidence_interval.high)
+    return [Interval(float(e), float(lo), float(hi), n, confidence) for e, lo, hi in zip(est, low, high)]
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,24 @@ Decisions (named in the result):
   paper's reference code and Geva et al. (2023); ``normed=True`` applies the final norm first.
 * Queries are counted as given: a PARAREL subject repeated with another object is the same prompt
   and counts once per tuple (each tuple is its own item, as in the consistency analysis).
-* The curves of small models are sparse (many layers exactly 0), so each layer keeps its event
-  count and a Wilson 95% interval, which stays informative at 0 events.
+* Intervals: the queries of one PARAREL item (its paraphrases, and under pooling its prompts)
+  are not independent, so each layer's 95% interval is a percentile cluster bootstrap over
+  (relation, fact) items of events / queries (:func:`interp.stats.ratio_bootstrap_ci`, seeded,
+  the same resampled items at every layer, block and split); the per-query events are stored
+  compactly (:class:`QueryEvents`). Results stored without them fall back to Wilson intervals
+  over queries taken as independent; the result's ``interval`` says which. The curves of small
+  models are sparse (many layers exactly 0), so each layer also keeps its event count.
 * Optional splits (beyond the paper): ``correct`` / ``incorrect`` and ``consistent`` /
   ``inconsistent`` queries, from per-query masks the caller computes (e.g. from the consistency
   analysis), so this module does not depend on how correctness or consistency is scored.
-* Prompts: :meth:`ExtractionRates.pool` sums the events of several prompts (the paper's average
-  over three contexts, weighted by queries).
+* Prompts: :meth:`ExtractionRates.pool` concatenates the queries of several prompts (the paper's
+  average over three contexts, weighted by queries); an item's queries under every prompt share
+  its cluster, so pooling does not narrow the intervals by treating prompts as independent.
 
 Example:
     >>> acts = capture(model, [q.prompt for q in qs],
     ...                positions={"last": "last", "subject": [q.subject_span for q in qs]})  # doctest: +SKIP
-    >>> res = extraction_rates(model, acts["last"])  # doctest: +SKIP
+    >>> res = extraction_rates(model, acts["last"], clusters=pararel_clusters(qs))  # doctest: +SKIP
     >>> res.peak("mhsa")  # (layer, rate, count)  # doctest: +SKIP
     >>> table = extraction_consistency_correlation(
     ...     {"ift-a": res_a, "ift-b": res_b, "ift-c": res_c},
@@ -36,6 +42,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,19 +54,47 @@ from torch import Tensor
 from interp import lens
 from interp.capture import Activations
 from interp.models import Model
-from interp.stats import Interval, adjust_p, nan_to_none, none_to_nan, pearson
+from interp.stats import Interval, adjust_p, nan_to_none, none_to_nan, pearson, ratio_bootstrap_ci
 
 BLOCKS = ("mhsa", "mlp")
 DEFAULT_NORMED = lens.DEFAULT_NORMED
 CONFIDENCE = 0.95
 
 
+WILSON = "wilson (queries independent)"
+PARAREL_UNIT = "(relation, fact) items"
+QUERY_UNIT = "queries"
+
+
+def interval_method(unit: str | None) -> str:
+    """The interval label a result records: a cluster bootstrap over ``unit``, or Wilson (None)."""
+    return WILSON if unit is None else f"cluster bootstrap over {unit}"
+
+
+@dataclass(frozen=True)
+class ClusterCounts:
+    """Per-cluster event counts of one block over one set of queries: the rows the cluster
+    bootstrap resamples (``events[c][l]`` events at layer ``l`` among the ``sizes[c]`` queries of
+    cluster ``c``)."""
+
+    events: tuple[tuple[int, ...], ...]
+    sizes: tuple[int, ...]
+    unit: str = PARAREL_UNIT
+    n_boot: int = 1000
+    seed: int = 0
+
+
 @dataclass(frozen=True)
 class EventRates:
-    """Extraction events of one block over one set of queries: ``counts[l]`` of ``n``."""
+    """Extraction events of one block over one set of queries: ``counts[l]`` of ``n``.
+
+    ``clusters`` (per-cluster counts) is set when the per-query events are known; the intervals
+    then come from a cluster bootstrap, else from Wilson (queries taken as independent).
+    """
 
     counts: tuple[int, ...]
     n: int
+    clusters: ClusterCounts | None = None
 
     @property
     def rates(self) -> list[float]:
@@ -66,27 +102,136 @@ class EventRates:
         return [c / self.n if self.n else math.nan for c in self.counts]
 
     @property
+    def interval(self) -> str:
+        """How :attr:`intervals` are computed (:func:`interval_method`)."""
+        return interval_method(None if self.clusters is None else self.clusters.unit)
+
+    @cached_property
     def intervals(self) -> list[Interval]:
-        """Per layer, the rate with its Wilson 95% interval."""
+        """Per layer, the rate with its 95% interval: a percentile cluster bootstrap of
+        events / queries over resampled clusters (:func:`interp.stats.ratio_bootstrap_ci`, the
+        same resamples at every layer; ``Interval.n`` = clusters) when ``clusters`` is set, else
+        Wilson over ``n`` independent queries (results stored without per-query events). A layer
+        with no event (or only events) would get a zero-width bootstrap interval, which claims a
+        certainty the data do not have: it gets the Wilson interval of 0 (or all) of the number of
+        clusters instead (the effective sample size is at most the clusters)."""
+        if self.n == 0:
+            return [Interval(math.nan, math.nan, math.nan, 0, CONFIDENCE) for _ in self.counts]
+        if self.clusters is not None:
+            c = self.clusters
+            boot = ratio_bootstrap_ci(np.asarray(c.events, dtype=float).reshape(len(c.sizes), -1),
+                                      c.sizes, n_boot=c.n_boot, confidence=CONFIDENCE, seed=c.seed)
+            m = len(c.sizes)
+            out = []
+            for k, iv in zip(self.counts, boot):
+                if k in (0, self.n):
+                    ci = binomtest(m if k else 0, m).proportion_ci(CONFIDENCE, method="wilson")
+                    iv = Interval(k / self.n, float(ci.low), float(ci.high), m, CONFIDENCE)
+                out.append(iv)
+            return out
         out = []
-        for c in self.counts:
-            if self.n == 0:
-                out.append(Interval(math.nan, math.nan, math.nan, 0, CONFIDENCE))
-                continue
-            ci = binomtest(int(c), self.n).proportion_ci(CONFIDENCE, method="wilson")
-            out.append(Interval(c / self.n, float(ci.low), float(ci.high), self.n, CONFIDENCE))
+        for k in self.counts:
+            ci = binomtest(int(k), self.n).proportion_ci(CONFIDENCE, method="wilson")
+            out.append(Interval(k / self.n, float(ci.low), float(ci.high), self.n, CONFIDENCE))
         return out
 
     def to_dict(self) -> dict:
         ivs = self.intervals
-        return {"counts": list(self.counts), "n": self.n,
+        return {"counts": list(self.counts), "n": self.n, "interval": self.interval,
                 "rates": [nan_to_none(r) for r in self.rates],
                 "low": [nan_to_none(iv.low) for iv in ivs],
                 "high": [nan_to_none(iv.high) for iv in ivs]}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "EventRates":
+        """Counts only (Wilson intervals); :meth:`ExtractionRates.from_dict` restores the
+        cluster counts from the result's per-query events."""
         return cls(tuple(int(c) for c in d["counts"]), int(d["n"]))
+
+
+@dataclass(frozen=True)
+class QueryEvents:
+    """Per-query extraction events of one result (one prompt, or several pooled), stored once for
+    every split: ``clusters[i]`` is query ``i``'s independent unit (e.g. ``"P36|12"``, its
+    PARAREL item; a prompt's queries of one item, and the item's queries under other prompts,
+    share it), ``layers[block][i]`` the layers where ``block`` has an event, ``masks[split][i]``
+    whether query ``i`` is in ``split`` (every split but ``"all"``). ``unit`` names a cluster.
+
+    Serialised compactly: layer lists per query and one ``"0"``/``"1"`` string per split mask.
+    """
+
+    clusters: tuple[str, ...]
+    layers: Mapping[str, tuple[tuple[int, ...], ...]]
+    masks: Mapping[str, tuple[bool, ...]]
+    unit: str = PARAREL_UNIT
+
+    def __post_init__(self) -> None:
+        n = len(self.clusters)
+        bad = {f"layers[{b}]": len(v) for b, v in self.layers.items() if len(v) != n}
+        bad |= {f"masks[{s}]": len(v) for s, v in self.masks.items() if len(v) != n}
+        if set(self.layers) != set(BLOCKS):
+            raise ValueError(f"QueryEvents: blocks {sorted(self.layers)}; expected {BLOCKS}")
+        if bad:
+            raise ValueError(f"QueryEvents: {n} queries (clusters) but lengths {bad}")
+
+    @classmethod
+    def from_events(cls, events: Mapping[str, Bool[Tensor, "n n_layers"]], clusters: Sequence[str],
+                    masks: Mapping[str, Tensor], unit: str) -> "QueryEvents":
+        """From per-query x layer event matrices and per-query masks."""
+        layers = {b: tuple(tuple(int(l) for l in row.nonzero().flatten().tolist())
+                           for row in torch.as_tensor(events[b])) for b in BLOCKS}
+        return cls(tuple(str(c) for c in clusters), layers,
+                   {s: tuple(bool(v) for v in m.tolist()) for s, m in masks.items()}, unit)
+
+    @classmethod
+    def concat(cls, parts: Sequence["QueryEvents"]) -> "QueryEvents":
+        """The queries of several results, in order (masks: the splits every part has)."""
+        units = {p.unit for p in parts}
+        if len(units) != 1:
+            raise ValueError(f"QueryEvents.concat: different cluster units {sorted(units)}")
+        shared = [s for s in parts[0].masks if all(s in p.masks for p in parts)]
+        return cls(tuple(c for p in parts for c in p.clusters),
+                   {b: tuple(q for p in parts for q in p.layers[b]) for b in BLOCKS},
+                   {s: tuple(v for p in parts for v in p.masks[s]) for s in shared}, units.pop())
+
+    def splits(self, n_layers: int, *, n_boot: int, seed: int) -> dict[str, dict[str, EventRates]]:
+        """``{split: {block: EventRates}}`` with per-cluster counts (clusters in first-seen order,
+        so the same clusters resample alike in every split, block and pooled result)."""
+        codes: dict[str, int] = {}
+        idx = np.array([codes.setdefault(c, len(codes)) for c in self.clusters], dtype=int)
+        n = len(idx)
+        selections = {"all": np.ones(n, dtype=bool), **{s: np.array(m, dtype=bool).reshape(n)
+                                                         for s, m in self.masks.items()}}
+        matrices = {b: self.matrix(b, n_layers) for b in BLOCKS}
+        out: dict[str, dict[str, EventRates]] = {}
+        for s, sel in selections.items():
+            sizes = np.bincount(idx[sel], minlength=len(codes))
+            keep = sizes > 0
+            out[s] = {}
+            for b in BLOCKS:
+                per = np.zeros((len(codes), n_layers), dtype=int)
+                np.add.at(per, idx[sel], matrices[b][sel])
+                cc = ClusterCounts(tuple(map(tuple, per[keep].tolist())),
+                                   tuple(sizes[keep].tolist()), self.unit, n_boot, seed)
+                out[s][b] = EventRates(tuple(per.sum(0).tolist()), int(sel.sum()), cc)
+        return out
+
+    def matrix(self, block: str, n_layers: int) -> np.ndarray:
+        """``[n_queries, n_layers]`` 0/1 events of ``block``."""
+        m = np.zeros((len(self.clusters), n_layers), dtype=int)
+        for i, layers in enumerate(self.layers[block]):
+            m[i, list(layers)] = 1
+        return m
+
+    def to_dict(self) -> dict:
+        return {"unit": self.unit, "clusters": list(self.clusters),
+                **{b: [list(q) for q in self.layers[b]] for b in BLOCKS},
+                "masks": {s: "".join("1" if v else "0" for v in m) for s, m in self.masks.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "QueryEvents":
+        return cls(tuple(d["clusters"]), {b: tuple(tuple(int(l) for l in q) for q in d[b]) for b in BLOCKS},
+                   {s: tuple(ch == "1" for ch in m) for s, m in d["masks"].items()}, d["unit"])
 
 
 @dataclass(frozen=True)
@@ -95,7 +240,9 @@ class ExtractionRates:
 
     ``splits[split][block]`` with ``block`` in ``("mhsa", "mlp")`` and ``split`` in ``"all"``
     and, when masks were given, ``"correct"``, ``"incorrect"``, ``"consistent"``,
-    ``"inconsistent"``. Layer ``l`` is block ``l`` (0-based).
+    ``"inconsistent"``. Layer ``l`` is block ``l`` (0-based). ``queries`` holds the per-query
+    events the splits are counted from (None for results stored without them: Wilson intervals);
+    ``n_boot`` and ``seed`` drive its cluster bootstrap.
     """
 
     model: str
@@ -103,6 +250,22 @@ class ExtractionRates:
     normed: bool
     splits: Mapping[str, Mapping[str, EventRates]]
     prompt_index: int | None = None
+    queries: QueryEvents | None = None
+    n_boot: int = 1000
+    seed: int = 0
+
+    @classmethod
+    def from_queries(cls, model: str, n_layers: int, normed: bool, queries: QueryEvents, *,
+                     prompt_index: int | None = None, n_boot: int = 1000,
+                     seed: int = 0) -> "ExtractionRates":
+        """The result whose splits are counted from ``queries`` (cluster-bootstrap intervals)."""
+        return cls(model, n_layers, normed, queries.splits(n_layers, n_boot=n_boot, seed=seed),
+                   prompt_index, queries, n_boot, seed)
+
+    @property
+    def interval(self) -> str:
+        """How the intervals are computed: ``"cluster bootstrap over <unit>"`` or ``WILSON``."""
+        return interval_method(None if self.queries is None else self.queries.unit)
 
     def get(self, block: str = "mhsa", split: str = "all") -> EventRates:
         """The events of ``block`` in ``split``, with a clear error for unknown names."""
@@ -125,21 +288,38 @@ class ExtractionRates:
         return layer, ev.counts[layer] / ev.n, ev.counts[layer]
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "n_layers": self.n_layers, "normed": self.normed,
-                "prompt_index": self.prompt_index,
-                "splits": {s: {b: ev.to_dict() for b, ev in blocks.items()}
-                           for s, blocks in self.splits.items()}}
+        d = {"model": self.model, "n_layers": self.n_layers, "normed": self.normed,
+             "prompt_index": self.prompt_index, "interval": self.interval,
+             "splits": {s: {b: ev.to_dict() for b, ev in blocks.items()}
+                        for s, blocks in self.splits.items()}}
+        if self.queries is not None:
+            d |= {"n_boot": self.n_boot, "seed": self.seed, "queries": self.queries.to_dict()}
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "ExtractionRates":
+        """The result of :meth:`to_dict`; a payload without ``"queries"`` (older results) keeps
+        its counts with Wilson intervals."""
+        if d.get("queries") is not None:
+            return cls.from_queries(d["model"], int(d["n_layers"]), bool(d["normed"]),
+                                    QueryEvents.from_dict(d["queries"]),
+                                    prompt_index=d.get("prompt_index"),
+                                    n_boot=int(d.get("n_boot", 1000)), seed=int(d.get("seed", 0)))
         return cls(model=d["model"], n_layers=int(d["n_layers"]), normed=bool(d["normed"]),
                    prompt_index=d.get("prompt_index"),
                    splits={s: {b: EventRates.from_dict(ev) for b, ev in blocks.items()}
                            for s, blocks in d["splits"].items()})
 
     @classmethod
-    def pool(cls, results: Sequence["ExtractionRates"]) -> "ExtractionRates":
-        """Events of several prompts of one model summed (splits present in every result)."""
+    def pool(cls, results: Sequence["ExtractionRates"], *, n_boot: int | None = None,
+             seed: int | None = None) -> "ExtractionRates":
+        """Several prompts of one model pooled (splits present in every result).
+
+        With per-query events in every result, their queries are concatenated, so a cluster's
+        queries from all prompts are resampled together (pooling three identical prompts gives
+        the one prompt's intervals); otherwise the counts are summed (Wilson). ``n_boot`` and
+        ``seed`` default to the first result's.
+        """
         if not results:
             raise ValueError("ExtractionRates.pool: no results")
         first = results[0]
@@ -147,6 +327,12 @@ class ExtractionRates:
             if (r.model, r.n_layers, r.normed) != (first.model, first.n_layers, first.normed):
                 raise ValueError("ExtractionRates.pool: results differ in model, n_layers or normed "
                                  f"({first.model!r} vs {r.model!r})")
+        n_boot = first.n_boot if n_boot is None else n_boot
+        seed = first.seed if seed is None else seed
+        if all(r.queries is not None for r in results):
+            return cls.from_queries(first.model, first.n_layers, first.normed,
+                                    QueryEvents.concat([r.queries for r in results]),
+                                    n_boot=n_boot, seed=seed)
         shared = [s for s in first.splits if all(s in r.splits for r in results)]
         splits = {
             s: {b: EventRates(tuple(int(sum(c)) for c in zip(*(r.splits[s][b].counts for r in results))),
@@ -155,6 +341,18 @@ class ExtractionRates:
             for s in shared
         }
         return cls(first.model, first.n_layers, first.normed, splits, prompt_index=None)
+
+
+def pararel_clusters(queries: Sequence[Any]) -> list[str]:
+    """Each PARAREL query's independent unit, its item ``"relation|fact_index"`` (the paraphrases
+    of one fact, under every prompt, share it).
+
+    Example:
+        >>> from types import SimpleNamespace as Q
+        >>> pararel_clusters([Q(relation="P36", fact_index=12), Q(relation="P36", fact_index=3)])
+        ['P36|12', 'P36|3']
+    """
+    return [f"{q.relation}|{q.fact_index}" for q in queries]
 
 
 def events_from_ids(
@@ -226,33 +424,44 @@ def rates_from_events(
     correct: Sequence[bool] | Tensor | None = None,
     consistent: Sequence[bool] | Tensor | None = None,
     prompt_index: int | None = None,
+    clusters: Sequence[str] | None = None,
+    unit: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> ExtractionRates:
-    """Per-layer event counts of each block, for all queries and the optional splits.
+    """Per-layer event counts of each block, for all queries and the optional splits, with the
+    per-query events kept for cluster-bootstrap intervals.
+
+    ``clusters``: each query's independent unit (:func:`pararel_clusters`); None makes each query
+    its own cluster, named by its position (so pooling prompts over the same query list keeps a
+    query's prompts together). ``unit`` names a cluster (default :data:`PARAREL_UNIT` with
+    ``clusters``, :data:`QUERY_UNIT` without).
 
     Example:
         >>> ev = {"mhsa": torch.tensor([[True, False], [True, True]]),
         ...       "mlp": torch.tensor([[False, False], [False, True]])}
-        >>> r = rates_from_events(ev, correct=[True, False])
-        >>> r.rates("mhsa"), r.rates("mlp", "correct")
-        ([1.0, 0.5], [0.0, 0.0])
+        >>> r = rates_from_events(ev, correct=[True, False], clusters=["P1|0", "P1|0"])
+        >>> r.rates("mhsa"), r.rates("mlp", "correct"), r.interval
+        ([1.0, 0.5], [0.0, 0.0], 'cluster bootstrap over (relation, fact) items')
     """
     if set(events) != set(BLOCKS):
         raise ValueError(f"events: expected blocks {BLOCKS}, got {sorted(events)}")
     n, L = events["mhsa"].shape
     if events["mlp"].shape != (n, L):
         raise ValueError(f"events: mhsa {list(events['mhsa'].shape)} vs mlp {list(events['mlp'].shape)}")
-    selections: dict[str, Tensor] = {"all": torch.ones(n, dtype=torch.bool)}
+    if clusters is not None and len(clusters) != n:
+        raise ValueError(f"clusters: expected one per query ({n}), got {len(clusters)}")
+    masks: dict[str, Tensor] = {}
     for name, mask, neg in (("correct", correct, "incorrect"), ("consistent", consistent, "inconsistent")):
         m = _mask(name, mask, n)
         if m is not None:
-            selections[name], selections[neg] = m, ~m
-    splits = {
-        s: {b: EventRates(tuple(int(c) for c in events[b][sel].sum(0).tolist()),
-                          int(sel.sum()))
-            for b in BLOCKS}
-        for s, sel in selections.items()
-    }
-    return ExtractionRates(model, L, normed, splits, prompt_index)
+            masks[name], masks[neg] = m, ~m
+    if unit is None:
+        unit = QUERY_UNIT if clusters is None else PARAREL_UNIT
+    ids = [f"q{i}" for i in range(n)] if clusters is None else clusters
+    queries = QueryEvents.from_events(events, ids, masks, unit)
+    return ExtractionRates.from_queries(model, L, normed, queries, prompt_index=prompt_index,
+                                        n_boot=n_boot, seed=seed)
 
 
 def extraction_rates(
@@ -263,6 +472,9 @@ def extraction_rates(
     correct: Sequence[bool] | Tensor | None = None,
     consistent: Sequence[bool] | Tensor | None = None,
     prompt_index: int | None = None,
+    clusters: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
     chunk_size: int = 256,
 ) -> ExtractionRates:
     """MHSA and MLP extraction rates per layer (Fig. 5 / Fig. 8) from the last-position capture.
@@ -274,10 +486,14 @@ def extraction_rates(
         correct, consistent: optional per-query masks, one per prompt of ``acts``, for the
             correct/incorrect and consistent/inconsistent splits.
         prompt_index: Table 3's prompt, recorded in the result.
+        clusters: per query, its PARAREL item (:func:`pararel_clusters`), the unit the interval
+            bootstrap resamples; None: each query its own cluster.
+        n_boot, seed: the cluster bootstrap's resamples and seed.
     """
     events = extraction_events(model, acts, normed=normed, chunk_size=chunk_size)
     return rates_from_events(events, model=model.name, normed=normed, correct=correct,
-                             consistent=consistent, prompt_index=prompt_index)
+                             consistent=consistent, prompt_index=prompt_index, clusters=clusters,
+                             n_boot=n_boot, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,16 @@ import torch
 from interp import capture
 from interp.analyses.attributes import attribute_rates, subject_attributes
 from interp.analyses.extraction import (
+    WILSON,
     CorrelationTable,
     EventRates,
     ExtractionRates,
+    QueryEvents,
     events_from_ids,
     extraction_consistency_correlation,
     extraction_events,
     extraction_rates,
+    pararel_clusters,
     rates_from_events,
 )
 from interp.capture import Activations
@@ -51,8 +54,14 @@ def test_rates_and_splits_known_answer() -> None:
     assert r.rates("mlp", "consistent") == [0.0, 0.0, pytest.approx(1 / 3)]
     assert r.rates("mlp", "inconsistent") == [0.0, 0.0, 1.0]
     assert r.peak("mhsa") == (0, 0.75, 3) and r.peak("mlp") == (2, 0.5, 2)
-    # Wilson 95% interval: 0 of 4 -> [0, z^2 / (n + z^2)] = [0, 0.4899]
-    iv = r.get("mhsa").intervals[2]
+    # per-query events kept: each query its own cluster (no cluster ids given)
+    assert r.interval == "cluster bootstrap over queries" and r.get("mhsa").interval == r.interval
+    assert r.queries.clusters == ("q0", "q1", "q2", "q3") and r.queries.layers["mlp"][0] == (2,)
+    # counts only (a result stored without per-query events): Wilson 95% interval,
+    # 0 of 4 -> [0, z^2 / (n + z^2)] = [0, 0.4899]
+    counts_only = EventRates(r.get("mhsa").counts, r.get("mhsa").n)
+    assert counts_only.interval == WILSON
+    iv = counts_only.intervals[2]
     assert iv.estimate == 0.0 and iv.low == pytest.approx(0.0, abs=1e-12)
     assert iv.high == pytest.approx(1.959964 ** 2 / (4 + 1.959964 ** 2), rel=1e-5)
     with pytest.raises(ValueError, match="no split 'wrong'"):
@@ -74,6 +83,117 @@ def test_serialisation_and_pool() -> None:
     empty = EventRates((0, 0), 0)
     assert all(math.isnan(x) for x in empty.rates)
     json.dumps(empty.to_dict(), allow_nan=False)
+
+
+def _two_items() -> dict[str, torch.Tensor]:
+    """2 items x 3 queries (paraphrases), 2 layers: item A's queries all have an MHSA event at
+    layer 0, item B's none; layer 1 has one event in each item."""
+    mhsa = torch.tensor([[1, 0], [1, 1], [1, 0], [0, 0], [0, 1], [0, 0]]).bool()
+    return {"mhsa": mhsa, "mlp": torch.zeros(6, 2, dtype=torch.bool)}
+
+
+CLUSTERS = ["P1|0"] * 3 + ["P1|1"] * 3
+
+
+def test_cluster_bootstrap_known_answer() -> None:
+    r = rates_from_events(_two_items(), clusters=CLUSTERS, n_boot=2000, seed=0)
+    assert r.interval == "cluster bootstrap over (relation, fact) items"
+    iv0, iv1 = r.get("mhsa").intervals
+    # layer 0: resampling 2 items gives rates 0, 1/2 or 1 -> the interval spans [0, 1]
+    assert (iv0.estimate, iv0.low, iv0.high, iv0.n) == (0.5, 0.0, 1.0, 2)
+    # layer 1: each item 1 of 3 -> every resample gives 1/3
+    assert iv1.low == pytest.approx(1 / 3) and iv1.high == pytest.approx(1 / 3)
+    # Wilson on 6 independent queries (3 of 6) is much narrower: [0.188, 0.812]
+    wilson = EventRates((3, 2), 6).intervals[0]
+    assert wilson.low == pytest.approx(0.1876, abs=1e-3) and wilson.high == pytest.approx(0.8124, abs=1e-3)
+    # queries as their own clusters (6 units) also narrower than the item bootstrap
+    own = rates_from_events(_two_items(), n_boot=2000, seed=0).get("mhsa").intervals[0]
+    assert own.n == 6 and own.high - own.low < 0.9
+    # seeded: the same result twice; the same resamples in both blocks
+    again = rates_from_events(_two_items(), clusters=CLUSTERS, n_boot=2000, seed=0)
+    assert again.get("mhsa").intervals == r.get("mhsa").intervals
+    with pytest.raises(ValueError, match="clusters: expected one per query"):
+        rates_from_events(_two_items(), clusters=CLUSTERS[:5])
+
+
+def test_no_event_layer_is_not_a_zero_width_interval() -> None:
+    """MLP of _two_items has no event at layer 0: the bootstrap would say [0, 0]; the interval is
+    Wilson's for 0 of the 2 clusters instead: upper = z^2 / (2 + z^2) = 0.658 (z = 1.96)."""
+    r = rates_from_events(_two_items(), clusters=CLUSTERS, n_boot=500, seed=0)
+    counts = r.get("mlp").counts
+    zero = [iv for k, iv in zip(counts, r.get("mlp").intervals) if k == 0]
+    assert zero, counts
+    z2 = 1.959964 ** 2
+    assert all((iv.estimate, iv.low, iv.n) == (0.0, 0.0, 2) for iv in zero)
+    assert all(iv.high == pytest.approx(z2 / (2 + z2), abs=1e-4) for iv in zero)
+
+
+def test_pool_resamples_the_same_clusters_across_prompts() -> None:
+    one = rates_from_events(_two_items(), clusters=CLUSTERS, correct=[1, 1, 0, 0, 1, 0], n_boot=500,
+                            prompt_index=0)
+    pooled = ExtractionRates.pool([one, one, one])
+    assert pooled.get("mhsa").counts == (9, 6) and pooled.get("mhsa").n == 18
+    assert len(pooled.queries.clusters) == 18 and set(pooled.splits) == set(one.splits)
+    for split in one.splits:
+        for block in ("mhsa", "mlp"):
+            assert pooled.get(block, split).intervals == one.get(block, split).intervals  # not narrower
+    # prompts whose queries were (wrongly) independent clusters would narrow the interval
+    indep = [ExtractionRates.from_queries("model", 2, False, QueryEvents(
+        tuple(f"{c}@{k}" for c in CLUSTERS), one.queries.layers, {}), n_boot=500) for k in range(4)]
+    narrow = ExtractionRates.pool(indep).get("mhsa").intervals[0]
+    same = ExtractionRates.pool([one] * 4).get("mhsa").intervals[0]
+    assert (same.low, same.high, same.n) == (0.0, 1.0, 2)
+    assert narrow.n == 8 and narrow.high - narrow.low < 1.0
+    # default clusters (query positions) are shared across prompts too
+    q = rates_from_events(_two_items(), n_boot=500)
+    assert ExtractionRates.pool([q, q, q]).get("mhsa").intervals == q.get("mhsa").intervals
+    # n_boot / seed of the pooled result: the first result's unless given
+    assert ExtractionRates.pool([one, one], n_boot=100, seed=3).n_boot == 100
+
+
+def test_round_trip_and_old_payloads() -> None:
+    r = rates_from_events(_two_items(), clusters=CLUSTERS, correct=[1, 1, 0, 0, 1, 0],
+                          consistent=[1] * 6, n_boot=300, seed=4, prompt_index=1)
+    d = json.loads(json.dumps(r.to_dict(), allow_nan=False))
+    assert d["interval"] == r.interval and d["n_boot"] == 300 and d["seed"] == 4
+    assert d["queries"]["masks"]["correct"] == "110010" and d["queries"]["mhsa"][1] == [0, 1]
+    assert d["splits"]["all"]["mhsa"]["low"] == [0.0, pytest.approx(1 / 3)]
+    back = ExtractionRates.from_dict(d)
+    assert back == r and back.get("mhsa", "correct").intervals == r.get("mhsa", "correct").intervals
+    # an old payload (no per-query events) keeps its counts, with Wilson intervals
+    old = {k: v for k, v in d.items() if k not in ("queries", "n_boot", "seed", "interval")}
+    for blocks in old["splits"].values():
+        for ev in blocks.values():
+            ev.pop("interval")
+    legacy = ExtractionRates.from_dict(old)
+    assert legacy.queries is None and legacy.interval == WILSON
+    assert legacy.rates("mhsa") == r.rates("mhsa") and legacy.get("mhsa").counts == r.get("mhsa").counts
+    assert legacy.to_dict()["splits"]["all"]["mhsa"]["interval"] == WILSON
+    # pooling with an old payload falls back to summed counts (Wilson)
+    pooled = ExtractionRates.pool([r, legacy])
+    assert pooled.queries is None and pooled.interval == WILSON and pooled.get("mhsa").n == 12
+    with pytest.raises(ValueError, match="lengths"):
+        QueryEvents(("a",), {"mhsa": ((),), "mlp": ((), ())}, {})
+
+
+def test_payload_stays_compact() -> None:
+    """Paper scale (1080 queries, 32 layers, 4 masks): per-query events stored once for every split."""
+    g = torch.Generator().manual_seed(0)
+    n, L = 1080, 32
+    ev = {b: torch.rand(n, L, generator=g) < 0.05 for b in ("mhsa", "mlp")}
+    mask = (torch.rand(n, generator=g) < 0.5).tolist()
+    r = rates_from_events(ev, clusters=[f"P{i % 40}|{i // 3}" for i in range(n)], correct=mask,
+                          consistent=mask, n_boot=200)
+    size = len(json.dumps(r.to_dict()))
+    assert size < 100_000, size
+    assert rates_from_events(ev, n_boot=200).get("mlp").n == n
+
+
+def test_pararel_clusters() -> None:
+    rels = pararel.load(demo_path("pararel"), relations=["P36"])
+    qs = pararel_queries(tiny_model("gemma3", chat=False), rels, 0, max_facts=2)
+    ids = pararel_clusters(qs)
+    assert ids == [f"P36|{q.fact_index}" for q in qs] and len(set(ids)) == 2
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ def _layer_payloads(n_layers: int, prompt: int, rng: np.random.Generator, d: int
 
     import torch
 
-    from interp.analyses.extraction import rates_from_events
+    from interp.analyses.extraction import pararel_clusters, rates_from_events
     from interp.analyses.paraphrase_gap import SplitLayerGaps, gap_by_layer, pararel_inputs
     from interp.analyses.relations import relation_curves_from_resid
 
@@ -78,7 +78,8 @@ def _layer_payloads(n_layers: int, prompt: int, rng: np.random.Generator, d: int
                              for name, sets in (("all", inputs.sets), ("consistent", half), ("inconsistent", half))))
     rel = relation_curves_from_resid(resid, qs, None, max_pairs=20, n_boot=50, model="m")
     events = {b: torch.rand(len(qs), n_layers, generator=g) < p for b, p in (("mhsa", 0.15), ("mlp", 0.05))}
-    extraction = rates_from_events(events, model="m", prompt_index=prompt)
+    extraction = rates_from_events(events, model="m", prompt_index=prompt, clusters=pararel_clusters(qs),
+                                   n_boot=50)
     return {"layer_gap": split.to_dict(), "relations": rel.to_dict(), "extraction": extraction.to_dict()}
 
 
@@ -263,6 +264,7 @@ def test_report_with_every_analysis(tmp_path: Path) -> None:
     assert "after the final norm" in t1
     assert "std over models" in section("fig3") and "relation layers" in section("fig3")
     assert "Figure 7" in section("fig4") and "events" in section("fig5")
+    assert "95% intervals (hover): cluster bootstrap over (relation, fact) items" in section("fig5")
     assert "<td>normed</td><td>False</td><td>extraction</td>" in text  # the payload's own option wins
     cmp = section("base_vs_ift")
     assert 'data-status="ok"' in cmp

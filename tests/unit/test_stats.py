@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from interp.stats import (adjust_p, bootstrap_ci, grouped_bootstrap_ci, paired_bootstrap, paired_test,
-                          spread_test)
+                          ratio_bootstrap_ci, spread_test)
 
 
 def test_bootstrap_ci_constant_and_bounds() -> None:
@@ -20,6 +20,23 @@ def test_bootstrap_ci_constant_and_bounds() -> None:
     # the normal approximation of the mean of 100 fair coin flips: 0.5 ± 1.96 * 0.05
     assert ci.estimate == 0.5 and ci.low == pytest.approx(0.402, abs=0.03) and ci.high == pytest.approx(0.598, abs=0.03)
     assert math.isnan(bootstrap_ci([]).estimate)
+
+
+def test_ratio_bootstrap_ci_is_a_cluster_bootstrap() -> None:
+    rng = np.random.default_rng(0)
+    num, den = rng.integers(0, 4, (30, 3)).astype(float), np.full(30, 3.0)
+    ivs = ratio_bootstrap_ci(num, den, n_boot=500, seed=2)
+    rows = np.column_stack([num, den])
+    for j, iv in enumerate(ivs):  # the same resamples as bootstrap_ci over [numerators, denominator] rows
+        ref = bootstrap_ci(rows, lambda r, j=j: r[:, j].sum() / r[:, -1].sum(), n_boot=500, seed=2)
+        assert (iv.estimate, iv.low, iv.high, iv.n) == pytest.approx((ref.estimate, ref.low, ref.high, 30))
+    one = ratio_bootstrap_ci([[1.0]], [4.0])[0]
+    assert (one.estimate, one.low, one.high, one.n) == (0.25, 0.25, 0.25, 1)
+    assert math.isnan(ratio_bootstrap_ci(np.zeros((0, 1)), [])[0].estimate)
+    with pytest.raises(ValueError, match="positive denominator"):
+        ratio_bootstrap_ci([[1.0], [0.0]], [1.0, 0.0])
+    with pytest.raises(ValueError, match="expected"):
+        ratio_bootstrap_ci([1.0, 2.0], [1.0, 2.0])
 
 
 def test_bootstrap_ci_rows_statistic() -> None:

@@ -73,6 +73,16 @@ def test_plan_and_rerun_computes_nothing(tmp_path, demo_data):
     assert rep.failed == [], rep.summary()
     assert len(rep.computed) == 64
     assert pending(jobs, store) == []
+    # extraction units keep per-query events; the pooled unit resamples the same PARAREL items
+    ext = {(k.model, k.prompt): store.load(k).payload for k in store.keys() if k.analysis == "extraction"}
+    assert len(ext) == 2 * 4
+    for (model, prompt), d in ext.items():
+        assert d["interval"] == "cluster bootstrap over (relation, fact) items" and d["n_boot"] == 50
+        assert all(c.count("|") == 1 and c.startswith("P3") for c in d["queries"]["clusters"])
+        assert d["splits"]["all"]["mhsa"]["n"] == len(d["queries"]["clusters"])
+    for model in ("tiny-base", "tiny-ift"):
+        per_prompt = [ext[(model, p)] for p in (0, 1, 2)]
+        assert ext[(model, "all")]["queries"]["clusters"] == sum((d["queries"]["clusters"] for d in per_prompt), [])
     again = run(cfg, progress=False)
     assert again.computed == [] and len(again.stored) == 64
 
