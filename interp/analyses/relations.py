@@ -13,7 +13,8 @@ Pairs are sampled per relation with a seed (at most ``max_pairs`` per relation a
 pairs a query of the relation with a random query of another relation). Each curve is the macro
 average over relations, using only relations that have pairs in both settings (the others are
 listed in ``excluded``, e.g. a relation with a single causal pattern). Intervals: bootstrap over
-pairs within each relation, relations fixed.
+relations (their mean curves), the independent unit, since a relation's sampled pairs share its
+queries; the same for one prompt and for the average over prompts.
 
 "Relation layers": the drop of a curve at layer ``l`` is ``c(l-1) - c(l)``. Setting 1 drops faster
 than setting 2 exactly where the gap ``g(l) = same(l) - different(l)`` increases. The relation
@@ -173,6 +174,15 @@ def _last_word(pattern: str) -> str:
     return words[-1].lower() if words else ""
 
 
+def _relation_intervals(per_rel: np.ndarray, n_boot: int, confidence: float,
+                        rng: np.random.Generator) -> tuple[Interval, ...]:
+    """Per layer, the macro average over relations with a bootstrap over relations (the
+    independent unit: sampled pairs of one relation share its queries), the same resamples at
+    every layer; ``Interval.n`` = relations."""
+    boots = bootstrap_counts(len(per_rel), n_boot, rng) @ per_rel / len(per_rel)
+    return percentile_intervals(per_rel.mean(0), boots, len(per_rel), confidence)
+
+
 def relation_curves_from_resid(
     resid: Float[Tensor, "n n_layers d_model"],
     queries: Sequence[Any],
@@ -257,11 +267,7 @@ def relation_curves_from_resid(
         bounds = np.cumsum([0] + [len(p[0]) for p in plist])
         groups = [cos[bounds[i]:bounds[i + 1]] for i in range(len(plist))]
         per_rel = np.stack([g.mean(0) for g in groups])  # [R, L]
-        boots = np.zeros((n_boot, cos.shape[1]))
-        for g in groups:  # macro average, pairs resampled within each relation
-            boots += bootstrap_counts(len(g), n_boot, rng) @ g / len(g)
-        boots /= len(groups)
-        curves[setting] = (percentile_intervals(per_rel.mean(0), boots, len(a), confidence), per_rel,
+        curves[setting] = (_relation_intervals(per_rel, n_boot, confidence, rng), per_rel,
                            tuple(len(p[0]) for p in plist))
     d_iv, d_rel, d_n = curves["different"]
     s_iv, s_rel, s_n = curves["same"]
@@ -308,9 +314,9 @@ def combine_prompts(curves: Sequence[RelationCurves], *, n_boot: int = 1000,
     """Average one model's curves over prompts (the paper averages over Table 3's 3 prompts).
 
     Each relation's curve is averaged over prompts, then macro-averaged over relations (the
-    estimate equals the mean of the per-prompt estimates). The interval of the average resamples
-    relations (their prompt-averaged curves), since the per-pair cosines are not stored. The
-    relation layers are found on the averaged curves.
+    estimate equals the mean of the per-prompt estimates). The interval resamples relations
+    (their prompt-averaged curves), as for one prompt. The relation layers are found on the
+    averaged curves.
 
     Example:
         >>> per_prompt = [relation_curves(acts[i], queries[i]) for i in range(3)]  # doctest: +SKIP
@@ -329,8 +335,7 @@ def combine_prompts(curves: Sequence[RelationCurves], *, n_boot: int = 1000,
     out: dict[str, Any] = {}
     for which in ("different", "same"):
         per_rel = np.mean([np.asarray(getattr(c, f"per_relation_{which}"), float) for c in curves], 0)
-        boots = bootstrap_counts(len(per_rel), n_boot, rng) @ per_rel / len(per_rel)
-        out[which] = (percentile_intervals(per_rel.mean(0), boots, len(per_rel), confidence), per_rel)
+        out[which] = (_relation_intervals(per_rel, n_boot, confidence, rng), per_rel)
     d_iv, d_rel = out["different"]
     s_iv, s_rel = out["same"]
     return RelationCurves(

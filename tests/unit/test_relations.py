@@ -75,9 +75,16 @@ def test_relation_curves_known_answer():
     np.testing.assert_allclose(c.per_relation_different, [[1.0, 0.0, s2], [1.0, 0.0, s2]])
     assert c.relation_layers == (1, 1)
     assert c.n_layers == 3 and c.model == "m" and c.last_token == "token_id"
-    # every pair has the same cosine: zero-width intervals
+    # both relations have the same curve: resampling relations gives zero-width intervals
     assert all(i.low == pytest.approx(i.high) for i in c.different + c.same)
-    assert c.different[1].n == 16
+    assert c.different[1].n == 2  # the unit resampled: relations
+
+
+def test_interval_resamples_relations_by_hand():
+    """Two relations with per-relation curves 0 and 1 at a layer: resampling 2 relations gives
+    means 0, 1/2 or 1 (probabilities 1/4, 1/2, 1/4), so the 95% interval is [0, 1]."""
+    iv = rl._relation_intervals(np.array([[0.0], [1.0]]), 2000, 0.95, np.random.default_rng(0))[0]
+    assert (iv.estimate, iv.low, iv.high, iv.n) == (0.5, 0.0, 1.0, 2)
 
 
 def test_footnote6_same_last_token_excludes_pairs():
