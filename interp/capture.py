@@ -21,11 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
@@ -186,14 +188,89 @@ def _normalise_positions(positions: PositionsArg, n: int) -> tuple[dict[str, lis
     return {"_": per_prompt(positions, "")}, False
 
 
+def _type_name(x: Any) -> str:
+    return type(x).__name__
+
+
+def check_prompts(prompts: Any, name: str = "prompts", *, token_ids: bool = True) -> None:
+    """Raise ``TypeError`` unless ``prompts`` is a sequence of strings (or, with ``token_ids``,
+    of token-id sequences); the message names the argument and the index of a bad prompt.
+
+    Cheap: one ``isinstance`` per prompt (token ids are checked in :func:`tokenize_prompts`).
+
+    >>> check_prompts("The capital of France is")
+    Traceback (most recent call last):
+    TypeError: prompts: expected a sequence of strings, got a str (wrap one prompt in a list)
+    >>> check_prompts(["ok", None])
+    Traceback (most recent call last):
+    TypeError: prompts[1]: expected a string or a sequence of token ids, got NoneType
+    """
+    if isinstance(prompts, str):
+        raise TypeError(f"{name}: expected a sequence of strings, got a str (wrap one prompt in a list)")
+    if not isinstance(prompts, (Sequence, Tensor, np.ndarray)) or isinstance(prompts, (bytes, bytearray)):
+        raise TypeError(f"{name}: expected a sequence of strings, got {_type_name(prompts)} (pass a list)")
+    if isinstance(prompts, (Tensor, np.ndarray)) and (not token_ids or prompts.ndim != 2):
+        raise TypeError(f"{name}: expected a sequence of strings{' or a 2-d array of token ids' * token_ids}, "
+                        f"got a {prompts.ndim}-d {_type_name(prompts)} (wrap one prompt's ids in a list)")
+    kinds = "a string or a sequence of token ids" if token_ids else "a string"
+    for i, p in enumerate(prompts):
+        if isinstance(p, str):
+            continue
+        if token_ids and (isinstance(p, (Tensor, np.ndarray)) or
+                          (isinstance(p, Sequence) and not isinstance(p, (bytes, bytearray)))):
+            continue
+        hint = " (one prompt of token ids goes in a list: [[id, id, ...]])" if (
+            token_ids and isinstance(p, (int, np.integer))) else ""
+        raise TypeError(f"{name}[{i}]: expected {kinds}, got {_type_name(p)}{hint}")
+
+
+def _token_ids(model: Model, i: int, prompt: Any) -> list[int]:
+    """One prompt's token ids: a string tokenized by the model, ids checked against its vocabulary."""
+    if isinstance(prompt, str):
+        return model.tokenize(prompt)
+    if isinstance(prompt, (Tensor, np.ndarray)):
+        integral = (not prompt.is_floating_point() and not prompt.is_complex() and prompt.dtype != torch.bool
+                    if isinstance(prompt, Tensor) else np.issubdtype(prompt.dtype, np.integer))
+        if prompt.ndim != 1 or not integral:
+            raise TypeError(f"prompts[{i}]: expected a 1-d sequence of integer token ids, got a "
+                            f"{prompt.ndim}-d {_type_name(prompt)} of {prompt.dtype}")
+        ids = [int(t) for t in prompt.tolist()]
+    else:
+        try:
+            ids = [operator.index(t) for t in prompt]
+        except TypeError:
+            j, t = next((j, t) for j, t in enumerate(prompt) if not _is_index(t))
+            raise TypeError(f"prompts[{i}][{j}]: expected an integer token id, got {_type_name(t)}") from None
+    if ids:
+        lo, hi = min(ids), max(ids)
+        if lo < 0 or hi >= model.d_vocab:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"prompts[{i}]: token id {bad} at position {ids.index(bad)} is outside the "
+                             f"vocabulary of {model.name} (size {model.d_vocab}: ids 0..{model.d_vocab - 1})")
+    return ids
+
+
+def _is_index(t: Any) -> bool:
+    try:
+        operator.index(t)
+        return True
+    except TypeError:
+        return False
+
+
 def tokenize_prompts(model: Model, prompts: Sequence[str | Sequence[int]]) -> list[list[int]]:
     """Token ids of each prompt (strings via the model's tokenizer; id lists kept as given),
-    checked against the model's context length."""
+    checked against the model's vocabulary and context length.
+
+    Raises ``TypeError`` for a bare string or a prompt of another type (:func:`check_prompts`),
+    ``ValueError`` for an empty list, an empty prompt, a token id outside the vocabulary or a
+    prompt longer than the context (naming the prompt's index)."""
+    check_prompts(prompts)
     if len(prompts) == 0:
         raise ValueError("capture: the prompt list is empty")
     out: list[list[int]] = []
     for i, p in enumerate(prompts):
-        ids = model.tokenize(p) if isinstance(p, str) else [int(t) for t in p]
+        ids = _token_ids(model, i, p)
         if not ids:
             raise ValueError(f"{_describe(i, p)}: the prompt has no tokens")
         if len(ids) > model.n_ctx:
@@ -255,8 +332,11 @@ def capture(
         :class:`Activations` (or ``{name: Activations}`` for a mapping of positions).
 
     Raises:
-        ValueError: empty prompt list, a prompt longer than the context, a span not found in
-            its prompt or a position out of range; the message names the prompt's index and text.
+        TypeError: ``prompts`` a bare string or not a sequence, or a prompt neither a string nor
+            a sequence of integer token ids (the message names its index and type).
+        ValueError: empty prompt list, a token id outside the vocabulary, a prompt longer than
+            the context, a span not found in its prompt or a position out of range; the message
+            names the prompt's index (and text).
 
     Example:
         >>> acts = capture(model, ["The capital of France is"],

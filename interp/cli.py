@@ -33,13 +33,10 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
+    """Exit 2 with one line for a missing, unreadable or empty results dir or an unwritable output."""
     from interp.report import build_report
 
-    root = Path(a.results_dir)
-    if not root.is_dir():
-        print(f"interp report: {str(root)!r} is not a directory of results", file=sys.stderr)
-        return 2
-    out = build_report(root, a.output, notes=a.note or ())
+    out = build_report(Path(a.results_dir), a.output, notes=a.note or (), require_units=True)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -108,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(a.fn(a) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, OSError, ValueError) as e:  # OSError: e.g. an unwritable output path
         print(f"interp {a.command}: {e}", file=sys.stderr)
         return 2
 

@@ -67,7 +67,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp import kv_cache
-from interp.capture import Activations, capture, tokenize_prompts
+from interp.capture import Activations, capture, check_prompts, tokenize_prompts
 from interp.kv_cache import SharedPrefix, pad_left
 from interp.models import Model
 
@@ -216,14 +216,31 @@ class CandidateScores:
 # helpers
 
 
+def _check_strings(values: Any, name: str, what: str) -> None:
+    """``TypeError`` unless ``values`` is a non-string sequence of strings (naming a bad index)."""
+    if isinstance(values, str):
+        raise TypeError(f"{name}: expected a sequence of strings, got a str (wrap one {what} in a list)")
+    if not isinstance(values, Sequence):
+        raise TypeError(f"{name}: expected a sequence of strings, got {type(values).__name__}")
+    bad = next((j for j, v in enumerate(values) if not isinstance(v, str)), None)
+    if bad is not None:
+        raise TypeError(f"{name}[{bad}]: expected a string {what}, got {type(values[bad]).__name__}")
+
+
 def _per_query_candidates(candidates: Sequence[str] | Sequence[Sequence[str]], n: int
                           ) -> list[Sequence[str]]:
+    """One candidate list per prompt, type-checked: a shared list of strings or ``n`` lists."""
+    if isinstance(candidates, str) or not isinstance(candidates, Sequence):
+        _check_strings(candidates, "candidates", "candidate")
     if len(candidates) == 0:
         raise ValueError("candidates: empty")
     if isinstance(candidates[0], str):
+        _check_strings(candidates, "candidates", "candidate")
         return [candidates] * n  # type: ignore[list-item]
     if len(candidates) != n:
         raise ValueError(f"candidates: got {len(candidates)} candidate lists for {n} prompts")
+    for i, cands in enumerate(candidates):
+        _check_strings(cands, f"candidates[{i}]", "candidate")
     return list(candidates)  # type: ignore[arg-type]
 
 
@@ -441,6 +458,9 @@ def score_candidates(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
+    if first_token_logprobs is not None and not isinstance(first_token_logprobs, Tensor):
+        raise TypeError(f"first_token_logprobs: expected a tensor [n_prompts, d_vocab] or None, got "
+                        f"{type(first_token_logprobs).__name__}")
     ids = tokenize_prompts(model, prompts)
     n = len(ids)
     t = _candidate_tables(model, prompts, _per_query_candidates(candidates, n))
@@ -616,8 +636,16 @@ def predict_pararel(
         >>> predict_pararel(model, qs, acts, candidates=rels).objects[:2]  # doctest: +SKIP
         ['Paris', 'Paris']
     """
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise TypeError(f"queries: expected a sequence of ParaRelQuery, got {type(queries).__name__}")
     if not queries:
         raise ValueError("queries: empty")
+    bad = next((i for i, q in enumerate(queries) if not isinstance(getattr(q, "prompt", None), str)), None)
+    if bad is not None:
+        raise TypeError(f"queries[{bad}]: expected a ParaRelQuery (with a string .prompt), got "
+                        f"{type(queries[bad]).__name__}")
+    if acts_last is not None and not isinstance(acts_last, Activations):
+        raise TypeError(f"acts_last: expected Activations or None, got {type(acts_last).__name__}")
     prompts = [q.prompt for q in queries]
     if acts_last is not None and (acts_last.logits is None or len(acts_last) != len(queries)):
         raise ValueError(f"acts_last: need final logits for the {len(queries)} queries "
@@ -695,7 +723,8 @@ def mmlu_letter_logprobs(
         >>> mmlu_letter_logprobs(model, [mmlu_prompt(model, 0, "astronomy", q, choices)])  # doctest: +SKIP
         tensor([[-1.2, -1.9, -2.3, -2.0]])
     """
-    if not prompts:
+    check_prompts(prompts, token_ids=False)
+    if len(prompts) == 0:
         raise ValueError("prompts: empty")
     by_ending: dict[str, list[int]] = {}  # the letters' tokens depend only on the prompt's end
     for p in prompts:
@@ -746,6 +775,17 @@ def run_pararel(model: Model, relations: Mapping[str, Any], prompt_indices: Sequ
     from interp.analyses.consistency import combine_prompts, pararel_consistency
     from interp.queries import pararel_queries
 
+    if not isinstance(relations, Mapping):
+        raise TypeError(f"relations: expected a mapping {{relation id: Relation}} (as pararel.load "
+                        f"returns), got {type(relations).__name__}")
+    if not relations:
+        raise ValueError("relations: empty")
+    if isinstance(prompt_indices, (int, str)) or not isinstance(prompt_indices, Sequence):
+        raise TypeError(f"prompt_indices: expected a sequence of ints, got {type(prompt_indices).__name__}"
+                        " (wrap one index in a list)")
+    bad = next((i for i, p in enumerate(prompt_indices) if not isinstance(p, int) or isinstance(p, bool)), None)
+    if bad is not None:
+        raise TypeError(f"prompt_indices[{bad}]: expected an int, got {type(prompt_indices[bad]).__name__}")
     out = []
     for p in prompt_indices:
         qs = pararel_queries(model, relations, p, max_facts=max_facts, seed=seed, casing=casing,

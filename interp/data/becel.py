@@ -4,7 +4,9 @@ Layout as upstream ``MJ-Jang/BECEL/data``: ``<path>/<task>/{train,validation,tes
 perturbed sets ``<path>/<task>/{semantic,negational,symmetric}.tsv`` (pandas-written TSV with a
 header and RFC-4180 quoting). Label ids follow Hugging Face datasets: SNLI 0 entailment /
 1 neutral / 2 contradiction; RTE 0 entailment / 1 not_entailment; MRPC 1 paraphrase / 0 not;
-WiC 1 same sense / 0 different.
+WiC 1 same sense / 0 different (:data:`LABELS`). The readers check every row: a label (or
+``neg_label``) outside its task's ids, or an empty sentence (or WiC word), raises
+:class:`~interp.data.DataFormatError` naming the file and line; so does a file without rows.
 
 Perturbed pairs (see :class:`PerturbedPair`):
 
@@ -21,12 +23,15 @@ from ``validation``; MRPC semantic/negational from ``test``; RTE, MRPC and WiC s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from interp.data._download import fetch_missing
-from interp.data._io import DataFormatError, PathLike, Table, default_dir, parse_int
+from interp.data._io import DataFormatError, PathLike, Table, default_dir, parse_int, require_text
+
+log = logging.getLogger(__name__)
 
 NAME = "becel"
 COMMIT = "f5bdd1196e46323e6ec3f4e651bcad78b1883b04"
@@ -34,6 +39,8 @@ BASE_URL = f"https://raw.githubusercontent.com/MJ-Jang/BECEL/{COMMIT}/data"
 TASKS = ("snli", "rte", "mrpc", "wic")
 KINDS = ("semantic", "negational", "symmetric")
 SPLITS = ("train", "validation", "test")
+#: The label ids of each task (Hugging Face datasets'; see the module docstring).
+LABELS: dict[str, tuple[int, ...]] = {"snli": (0, 1, 2), "rte": (0, 1), "mrpc": (0, 1), "wic": (0, 1)}
 
 # Text columns (a, b) per task; the perturbed columns are b + "_paraphrase" / b + "_neg".
 _COLUMNS = {"snli": ("premise", "hypothesis"), "rte": ("sentence1", "sentence2"),
@@ -112,8 +119,8 @@ def pair_id(pair: PerturbedPair) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def _check(task: str, *, kind: str | None = None, split: str | None = None) -> None:
-    if task not in TASKS:
+def _check(task: str | None, *, kind: str | None = None, split: str | None = None) -> None:
+    if task is not None and task not in TASKS:
         raise ValueError(f"unknown BECEL task {task!r}; choose one of {TASKS}")
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown BECEL perturbation {kind!r}; choose one of {KINDS}")
@@ -137,6 +144,20 @@ def _root(path: PathLike | None, tasks: Iterable[str] = TASKS) -> Path:
     return Path(path) if path is not None else download(tasks=tasks)
 
 
+def _example(task: str, table: Table, line: int, row: list[str], b_column: str | None = None,
+             label_column: str = "label") -> Example:
+    """One checked row as an :class:`Example` (``b_column`` replaces the second text column)."""
+    a, b = _COLUMNS[task]
+    c = table.col
+    b = b_column or b
+    return Example(
+        require_text(table.path, line, row[c[a]], f"{a} field"),
+        require_text(table.path, line, row[c[b]], f"{b} field"),
+        parse_int(table.path, line, row[c[label_column]], label_column, LABELS[task]),
+        require_text(table.path, line, row[c["word"]], "word field") if task == "wic" else None,
+    )
+
+
 def load_split(task: str, split: str, path: PathLike | None = None) -> list[Example]:
     """Read ``<path>/<task>/<split>.tsv`` (``split`` in train/validation/test).
 
@@ -148,16 +169,7 @@ def load_split(task: str, split: str, path: PathLike | None = None) -> list[Exam
     a, b = _COLUMNS[task]
     word = ("word",) if task == "wic" else ()
     table = Table(_root(path, [task]) / task / f"{split}.tsv", required=(a, b, "label", *word))
-    c = table.col
-    return [
-        Example(
-            row[c[a]],
-            row[c[b]],
-            parse_int(table.path, line, row[c["label"]], "label"),
-            row[c["word"]] if word else None,
-        )
-        for line, row in table
-    ]
+    return [_example(task, table, line, row) for line, row in table]
 
 
 def load_perturbed(task: str, kind: str, path: PathLike | None = None) -> list[PerturbedPair]:
@@ -173,42 +185,58 @@ def load_perturbed(task: str, kind: str, path: PathLike | None = None) -> list[P
     extra = {"semantic": (f"{b}_paraphrase",), "negational": (f"{b}_neg", "neg_label"), "symmetric": ()}[kind]
     word = ("word",) if task == "wic" else ()
     table = Table(_root(path, [task]) / task / f"{kind}.tsv", required=(a, b, "label", *extra, *word))
-    c = table.col
     out = []
     for line, row in table:
-        label = parse_int(table.path, line, row[c["label"]], "label")
-        w = row[c["word"]] if word else None
-        given = Example(row[c[a]], row[c[b]], label, w)
+        given = _example(task, table, line, row)
         if kind == "semantic":
-            original, perturbed = given, Example(given.text_a, row[c[extra[0]]], label, w)
+            original, perturbed = given, _example(task, table, line, row, extra[0])
         elif kind == "negational":
-            neg_label = parse_int(table.path, line, row[c["neg_label"]], "neg_label")
-            original, perturbed = given, Example(given.text_a, row[c[extra[0]]], neg_label, w)
+            original, perturbed = given, _example(task, table, line, row, extra[0], "neg_label")
         else:
-            original, perturbed = Example(given.text_b, given.text_a, label, w), given
-        if not perturbed.text_b.strip():
-            raise DataFormatError(table.path, line, f"a non-empty {kind} sentence", "an empty field")
+            original, perturbed = Example(given.text_b, given.text_a, given.label, given.word), given
         out.append(PerturbedPair(task, kind, original, perturbed, expect_same=kind != "negational" or original.label == perturbed.label))
     return out
 
 
 def load(
-    path: PathLike | None = None, *, tasks: Iterable[str] = TASKS, kinds: Iterable[str] = KINDS
+    path: PathLike | None = None, *, tasks: Iterable[str] | None = None, kinds: Iterable[str] = KINDS
 ) -> dict[tuple[str, str], list[PerturbedPair]]:
-    """Every perturbed set of ``tasks`` x ``kinds``, keyed ``(task, kind)``; missing files are skipped.
+    """Every perturbed set of ``tasks`` x ``kinds``, keyed ``(task, kind)``.
+
+    ``tasks=None`` takes every task with a directory under ``path`` (all of :data:`TASKS` when
+    downloading). A missing ``path``, an unknown task or kind, or a named task without any of
+    the ``kinds`` files raises; a task's single missing file is skipped (logged).
 
     >>> from interp.data import demo_path
     >>> sorted(load(demo_path("becel"), tasks=["snli"]))
     [('snli', 'negational'), ('snli', 'semantic'), ('snli', 'symmetric')]
     """
-    tasks = list(tasks)
+    named = tasks is not None
+    tasks = list(tasks) if tasks is not None else list(TASKS)
+    kinds = list(kinds)
+    for task in tasks:
+        _check(task)
+    for kind in kinds:
+        _check(None, kind=kind)
     root = _root(path, tasks)
-    return {
-        (task, kind): load_perturbed(task, kind, root)
-        for task in tasks
-        for kind in kinds
-        if (root / task / f"{kind}.tsv").is_file()
-    }
+    if not root.is_dir():
+        raise DataFormatError(root, None, f"a BECEL directory with <task>/<kind>.tsv for tasks {TASKS}",
+                              "not a directory" if root.exists() else "no such directory")
+    if not named:
+        tasks = [t for t in tasks if (root / t).is_dir()]
+    out: dict[tuple[str, str], list[PerturbedPair]] = {}
+    for task in tasks:
+        found = [k for k in kinds if (root / task / f"{k}.tsv").is_file()]
+        if not found:
+            raise DataFormatError(root / task, None, f"BECEL perturbed sets {[f'{k}.tsv' for k in kinds]}",
+                                  "none of them")
+        if len(found) < len(kinds):
+            log.info("BECEL %s: no %s in %s; skipped", task,
+                     ", ".join(f"{k}.tsv" for k in kinds if k not in found), root / task)
+        out.update(((task, kind), load_perturbed(task, kind, root)) for kind in found)
+    if not out:
+        raise DataFormatError(root, None, f"BECEL task directories {list(TASKS)}", "none of them")
+    return out
 
 
 def download(cache_dir: PathLike | None = None, *, tasks: Iterable[str] = TASKS, force: bool = False) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp.data._download import fetch_missing
-from interp.data._io import DataFormatError, PathLike, default_dir, iter_csv
+from interp.data._io import DataFormatError, PathLike, default_dir, iter_csv, require_text
 
 NAME = "mmlu"
 COMMIT = "fcbfe2b3b72cb9e5536b93ba12265d04b8ca4cca"
@@ -73,7 +73,8 @@ def _read_subject(file: Path, subject: str, limit: int | None) -> list[Question]
         letter = row[5].strip()
         if len(letter) != 1 or letter not in LETTERS:
             raise DataFormatError(file, line, "an answer letter A, B, C or D", repr(row[5]))
-        out.append(Question(subject, row[0], (row[1], row[2], row[3], row[4]), LETTERS.index(letter)))
+        question = require_text(file, line, row[0], "question")
+        out.append(Question(subject, question, (row[1], row[2], row[3], row[4]), LETTERS.index(letter)))
     return out
 
 
@@ -86,7 +87,8 @@ def load(
     """Read one split of MMLU, subject by subject (``limit`` = at most that many per subject).
 
     ``subjects=None`` reads every ``*_<split>.csv`` present (all 57 in the full release), sorted;
-    a named subject without its file raises :class:`DataFormatError`.
+    a named subject without its file, an empty CSV (a truncated download), a split directory
+    without any CSV or a malformed row raises :class:`DataFormatError` naming the file (and line).
 
     >>> from interp.data import demo_path
     >>> qs = load(demo_path("mmlu"), limit=2)
@@ -104,6 +106,8 @@ def load(
                 split_dir, None, f"an MMLU directory with {split}/<subject>{suffix}", "no such directory"
             )
         names = sorted(p.name[: -len(suffix)] for p in split_dir.glob(f"*{suffix}"))
+        if not names:
+            raise DataFormatError(split_dir, None, f"MMLU files <subject>{suffix}", "none")
     else:
         names = list(subjects)
     questions: list[Question] = []

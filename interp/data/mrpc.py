@@ -20,11 +20,13 @@ from interp.data._download import fetch_missing
 from interp.data._io import (
     DataFormatError,
     PathLike,
+    decoding_error,
     default_dir,
     iter_csv,
     iter_lines,
     parse_int,
     require_file,
+    require_text,
     write_atomic,
 )
 
@@ -35,6 +37,7 @@ BASE_URL = f"https://raw.githubusercontent.com/Nstats/my_bert/{COMMIT}/data/MRPC
 SOURCE_FILES = ("msr_paraphrase_train.txt", "msr_paraphrase_test.txt", "dev_ids.tsv")
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "msr_paraphrase_test.txt"}
 HEADER = ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]
+LABELS = (0, 1)  # Quality: 1 paraphrase, 0 not
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,11 @@ def _read_pairs(path: Path) -> list[SentencePair]:
             raise DataFormatError(
                 path, line, "5 tab-separated fields (Quality, #1 ID, #2 ID, #1 String, #2 String)", f"{len(row)} fields"
             )
-        label = parse_int(path, line, row[0], "Quality (0 or 1)")
-        if label not in (0, 1):
-            raise DataFormatError(path, line, "Quality 0 or 1", repr(row[0]))
-        pairs.append(SentencePair(row[1], row[2], row[3], row[4], label))
+        label = parse_int(path, line, row[0], "Quality", LABELS)
+        s1, s2 = (require_text(path, line, row[i], HEADER[i]) for i in (3, 4))
+        pairs.append(SentencePair(row[1], row[2], s1, s2, label))
+    if not pairs:
+        raise DataFormatError(path, None, "at least one pair after the header", "a header only")
     return pairs
 
 
@@ -119,20 +123,23 @@ def build_glue_splits(source_dir: PathLike, dest_dir: PathLike | None = None) ->
         path = require_file(src / name, "a file of the MSR paraphrase release")
         # GLUE reads with io.open(encoding="utf-8"), which keeps the BOM in the header line
         with path.open(encoding="utf-8") as fh:
-            header = fh.readline()
-            if not is_test:
-                splits["train.tsv"].append(header)
-                splits["dev.tsv"].append(header)
-            for number, row in enumerate(fh, start=2):
-                fields = row.strip().split("\t")
-                if len(fields) != 5:
-                    raise DataFormatError(path, number, "5 tab-separated fields", f"{len(fields)} fields")
-                label, id1, id2, s1, s2 = fields
-                if is_test:
-                    test.append(f"{len(test) - 1}\t{id1}\t{id2}\t{s1}\t{s2}\n")
-                else:
-                    target = "dev.tsv" if (id1, id2) in dev_ids else "train.tsv"
-                    splits[target].append(f"{label}\t{id1}\t{id2}\t{s1}\t{s2}\n")
+            try:
+                header = fh.readline()
+                if not is_test:
+                    splits["train.tsv"].append(header)
+                    splits["dev.tsv"].append(header)
+                for number, row in enumerate(fh, start=2):
+                    fields = row.strip().split("\t")
+                    if len(fields) != 5:
+                        raise DataFormatError(path, number, "5 tab-separated fields", f"{len(fields)} fields")
+                    label, id1, id2, s1, s2 = fields
+                    if is_test:
+                        test.append(f"{len(test) - 1}\t{id1}\t{id2}\t{s1}\t{s2}\n")
+                    else:
+                        target = "dev.tsv" if (id1, id2) in dev_ids else "train.tsv"
+                        splits[target].append(f"{label}\t{id1}\t{id2}\t{s1}\t{s2}\n")
+            except UnicodeDecodeError as exc:
+                raise decoding_error(path, exc, "utf-8") from exc
     splits["test.tsv"] = test
     for name, lines in splits.items():
         write_atomic(dest / name, "".join(lines))

@@ -11,10 +11,16 @@ patterns that end in ``[Y]`` once a final period (and any whitespace before it) 
 Facts that repeat a subject with another object (e.g. P37, P176) are kept as separate facts;
 score each as its own item. A relation's candidate answers (:attr:`Relation.candidates`) are the
 objects of all its facts in the file, also after its facts are cut down.
+
+Empty files: a relation whose pattern file or fact file has no line is skipped by :func:`load`,
+which logs one warning with their count and ids (a dataset of 39 relations stays usable when one
+download is truncated); a relation named in ``relations=`` with an empty file raises, as does a
+directory without any pattern file, an empty LAMA relation list, or a malformed line anywhere.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +29,8 @@ from pathlib import Path
 
 from interp.data._download import fetch_missing
 from interp.data._io import DataFormatError, PathLike, default_dir, iter_jsonl, require_file
+
+log = logging.getLogger(__name__)
 
 NAME = "pararel"
 COMMIT = "cb5554678457beb5ac163d888f1ce8cf174b3f0b"
@@ -137,7 +145,7 @@ def _relation_number(rel_id: str) -> int:
 def _read_lama(path: Path) -> dict[str, dict[str, str]]:
     if not path.is_file():
         return {}
-    return {obj["relation"]: obj for _, obj in iter_jsonl(path, ("relation",), "LAMA's relations.jsonl")}
+    return {obj["relation"]: obj for _, obj in iter_jsonl(path, ("relation",), "LAMA's relation list")}
 
 
 def load(
@@ -154,7 +162,9 @@ def load(
     defaults give the 38 relations of the paper: ``min_patterns=2`` drops P1001 (one pattern);
     fact files without a pattern file are ignored. ``relations`` selects ids (unknown ids raise
     ``ValueError``), ``cardinality`` LAMA types (``"N-1"``, ``"1-1"``, ``"N-M"``; ``"unknown"``
-    when ``lama_trex_relations.jsonl`` is absent).
+    when ``lama_trex_relations.jsonl`` is absent). A relation with an empty pattern or fact file
+    is skipped with a logged warning (count and ids), unless named in ``relations`` (then
+    :class:`DataFormatError`).
 
     >>> from interp.data import demo_path
     >>> rels = load(demo_path("pararel"))
@@ -168,6 +178,8 @@ def load(
             pattern_dir, None, "a PARAREL directory with pattern_data/graphs_json/P*.jsonl", "no such directory"
         )
     files = sorted(pattern_dir.glob("P*.jsonl"), key=lambda p: _relation_number(p.stem))
+    if not files:
+        raise DataFormatError(pattern_dir, None, "PARAREL pattern files P<id>.jsonl", "none")
     available = [p.stem for p in files]
     wanted = set(available)
     if relations is not None:
@@ -179,25 +191,35 @@ def load(
     lama = _read_lama(root / LAMA_FILE)
 
     out: dict[str, Relation] = {}
+    empty: list[str] = []  # relations skipped for an empty file, as "P17 (<file>)"
     for file in files:
         rel_id = file.stem
         info = lama.get(rel_id, {})
         card = info.get("type", "unknown")
         if rel_id not in wanted or (types is not None and card not in types):
             continue
+        # an empty file raises only for a relation the caller named
+        allow_empty = relations is None
         patterns = []
-        for line, obj in iter_jsonl(file, ("pattern",), "PARAREL pattern lines"):
+        for line, obj in iter_jsonl(file, ("pattern",), "PARAREL pattern lines", allow_empty=allow_empty):
             if "[X]" not in obj["pattern"] or "[Y]" not in obj["pattern"]:
                 raise DataFormatError(file, line, "a pattern with [X] and [Y]", repr(obj["pattern"]))
             patterns.append(obj["pattern"])
         fact_file = require_file(root / FACT_DIR / file.name, f"the T-REx facts of {rel_id}")
         facts = tuple(
             Fact(obj["sub_label"], obj["obj_label"], obj["uuid"])
-            for _, obj in iter_jsonl(fact_file, ("sub_label", "obj_label", "uuid"), "T-REx tuple lines")
+            for _, obj in iter_jsonl(
+                fact_file, ("sub_label", "obj_label", "uuid"), "T-REx tuple lines", allow_empty=allow_empty
+            )
         )
+        if not patterns or not facts:
+            empty.append(f"{rel_id} ({(file if not patterns else fact_file).relative_to(root)})")
+            continue
         relation = Relation(rel_id, info.get("label", rel_id), card, tuple(patterns), facts)
         if len(relation.patterns) >= min_patterns and len(relation.causal_patterns) >= min_causal_patterns:
             out[rel_id] = relation
+    if empty:
+        log.warning("PARAREL in %s: skipped %d relation(s) with an empty file: %s", root, len(empty), ", ".join(empty))
     return out
 
 

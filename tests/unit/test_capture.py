@@ -176,3 +176,35 @@ def test_keep_and_logits_per_position_set(tiny_llama):
         capture(tiny_llama, [text], pos, logits=["nope"])
     with pytest.raises(ValueError, match="needs a mapping of positions"):
         capture(tiny_llama, [text], keep={"last": ("resid",)})
+
+
+@pytest.mark.parametrize(
+    "prompts, match",
+    [
+        ("The capital of France is",
+         r"^prompts: expected a sequence of strings, got a str \(wrap one prompt in a list\)$"),
+        (["ok", None], r"^prompts\[1\]: expected a string or a sequence of token ids, got NoneType$"),
+        (["ok", 3.5], r"^prompts\[1\]: expected a string or a sequence of token ids, got float$"),
+        ([5, 6], r"^prompts\[0\]: .*got int \(one prompt of token ids goes in a list"),
+        (["ok", [1, "x"]], r"^prompts\[1\]\[1\]: expected an integer token id, got str$"),
+        ((p for p in ["a"]), r"^prompts: expected a sequence of strings, got generator"),
+        (torch.tensor([1, 2, 3]), r"^prompts: .*got a 1-d Tensor \(wrap one prompt's ids in a list\)"),
+        ([torch.tensor([1.0, 2.0])], r"^prompts\[0\]: expected a 1-d sequence of integer token ids, got a 1-d Tensor of torch.float32"),
+    ],
+)
+def test_prompt_types_are_checked(tiny, prompts, match):
+    with pytest.raises(TypeError, match=match):
+        capture(tiny, prompts)
+
+
+def test_token_ids_outside_the_vocabulary(tiny):
+    v = tiny.d_vocab
+    with pytest.raises(ValueError, match=rf"^prompts\[1\]: token id {v} at position 2 is outside the vocabulary .*\(size {v}: ids 0\.\.{v - 1}\)"):
+        capture(tiny, [[1, 2], [1, 2, v]])
+    with pytest.raises(ValueError, match=rf"^prompts\[0\]: token id -1 at position 0 .*size {v}"):
+        capture(tiny, [torch.tensor([-1, 2])])
+    # token ids as tensors, arrays and numpy ints are fine
+    import numpy as np
+
+    ok = capture(tiny, [torch.tensor([1, 2, 3]), np.array([1, 2]), [np.int64(1), 2]], keep=())
+    assert ok.tokens == [[1, 2, 3], [1, 2], [1, 2]]

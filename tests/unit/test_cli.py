@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from interp.cli import main
 
 CONFIG = """
@@ -47,3 +51,74 @@ def test_models_lists_aliases(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "smollm2-135m-instruct" in out and "gemma3-270m" in out
+
+
+def _store_with_a_unit(root):
+    from interp.results import ResultStore, UnitKey
+
+    store = ResultStore(root)
+    store.save(UnitKey("m", "pararel", "extraction", 1), {"rate": [0.0, 0.5]}, config={}, model_spec="m",
+               seed=0, timings={})
+    return store
+
+
+def test_report_refuses_an_empty_store(tmp_path, capsys):
+    (tmp_path / "res").mkdir()
+    out = tmp_path / "r.html"
+    assert main(["report", str(tmp_path / "res"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"interp report: no results to report in '{tmp_path / 'res'}'" in err and "no unit files" in err
+    assert not out.exists()
+    bad = tmp_path / "res" / "m" / "pararel" / "extraction" / "p1.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text('{"truncated": ')
+    assert main(["report", str(tmp_path / "res"), "-o", str(out)]) == 2
+    assert "1 unit file(s) are invalid, e.g. m/pararel/extraction/p1.json" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_report_refuses_a_results_path_that_is_not_a_readable_dir(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    assert main(["report", str(tmp_path / "file"), "-o", str(tmp_path / "r.html")]) == 2
+    assert f"'{tmp_path / 'file'}' is not a directory of results (not a directory)" in capsys.readouterr().err
+    _store_with_a_unit(tmp_path / "res")
+    import interp.report
+
+    monkeypatch.setattr(interp.report.os, "access", lambda path, mode: False)  # as if chmod 000
+    assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path / "r.html")]) == 2
+    assert f"cannot read the results directory '{tmp_path / 'res'}' (permission denied)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may read and write anything")
+def test_report_unreadable_and_read_only_dirs(tmp_path, capsys):
+    _store_with_a_unit(tmp_path / "res")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert main(["report", str(tmp_path / "res"), "-o", str(ro / "r.html")]) == 2
+        assert f"cannot write the report to '{ro / 'r.html'}'" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o755)
+    (tmp_path / "res").chmod(0o000)
+    try:
+        assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path / "r.html")]) == 2
+        assert "cannot read the results directory" in capsys.readouterr().err
+    finally:
+        (tmp_path / "res").chmod(0o755)
+
+
+def test_report_refuses_an_unwritable_output_before_rendering(tmp_path, capsys, monkeypatch):
+    import interp.report
+
+    _store_with_a_unit(tmp_path / "res")
+    rendered = []
+    monkeypatch.setattr(interp.report, "_render_section", lambda *a: rendered.append(1) or ("", "ok"))
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "r.html"  # its directory is a file
+    assert main(["report", str(tmp_path / "res"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"interp report: cannot write the report to '{out}': ") and err.count("\n") == 1
+    assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path)]) == 2
+    assert f"cannot write the report to '{tmp_path}': it is a directory" in capsys.readouterr().err
+    assert rendered == []

@@ -79,3 +79,72 @@ def test_malformed(tmp_path: Path) -> None:
         becel.load_perturbed("snli", "semantic", root)
     with pytest.raises(DataFormatError, match="no such file"):
         becel.load_split("rte", "train", root)
+
+
+def _with_row(tmp_path: Path, task: str, name: str, row: str) -> Path:
+    """A copy of the fixture with ``row`` appended to ``<task>/<name>.tsv``; returns the root."""
+    root = tmp_path / "becel"
+    shutil.copytree(FIXTURE, root)
+    file = root / task / f"{name}.tsv"
+    file.write_text(file.read_text() + row)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("task", "name", "row", "match"),
+    [
+        ("snli", "test", "A\tB\t7\n", r"snli/test\.tsv, line 4: expected label 0, 1 or 2, got 7"),
+        ("snli", "test", "A\tB\t-1\n", r"snli/test\.tsv, line 4: expected label 0, 1 or 2, got -1"),
+        ("wic", "validation", "1\tbank\tA\tB\t0\t0\t1\t1\t2\n", r"wic/validation\.tsv, line 3: expected label 0 or 1, got 2"),
+        ("snli", "negational", "0\tA\tB\t0\tnot B\t3\tneg\n", r"negational\.tsv, line 4: expected neg_label 0, 1 or 2"),
+        ("snli", "semantic", "0\tA\tB\t5\tB too\n", r"semantic\.tsv, line 3: expected label 0, 1 or 2, got 5"),
+        ("snli", "test", "\tB\t0\n", r"snli/test\.tsv, line 4: expected a non-empty premise field"),
+    ],
+)
+def test_labels_and_fields_are_checked(tmp_path: Path, task: str, name: str, row: str, match: str) -> None:
+    root = _with_row(tmp_path, task, name, row)
+    load = becel.load_split if name in becel.SPLITS else becel.load_perturbed
+    with pytest.raises(DataFormatError, match=match) as err:
+        load(task, name, root)
+    assert err.value.path == root / task / f"{name}.tsv"
+
+
+def test_training_file_label_names_file_and_line(tmp_path: Path) -> None:
+    root = tmp_path / "becel"
+    (root / "rte").mkdir(parents=True)
+    (root / "rte" / "train.tsv").write_text("sentence1\tsentence2\tlabel\nA.\tB.\t1\nC.\tD.\t7\n")
+    with pytest.raises(DataFormatError, match=r"rte/train\.tsv, line 3: expected label 0 or 1, got 7"):
+        becel.load_split("rte", "train", root)
+
+
+def test_empty_and_header_only_files(tmp_path: Path) -> None:
+    root = tmp_path / "becel"
+    (root / "rte").mkdir(parents=True)
+    train = root / "rte" / "train.tsv"
+    train.write_text("")
+    with pytest.raises(DataFormatError, match=r"rte/train\.tsv, line 1: .*an empty file"):
+        becel.load_split("rte", "train", root)
+    train.write_text("sentence1\tsentence2\tlabel\n")
+    with pytest.raises(DataFormatError, match=r"rte/train\.tsv: expected at least one row after the header"):
+        becel.load_split("rte", "train", root)
+
+
+def test_load_missing_path_and_unknown_task(tmp_path: Path) -> None:
+    with pytest.raises(DataFormatError, match=r"nowhere: expected a BECEL directory.*no such directory"):
+        becel.load(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match=r"unknown BECEL task 'sst2'; choose one of \('snli', 'rte', 'mrpc', 'wic'\)"):
+        becel.load(FIXTURE, tasks=["sst2"])
+    with pytest.raises(ValueError, match="unknown BECEL perturbation 'transitive'"):
+        becel.load(FIXTURE, kinds=["transitive"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataFormatError, match=r"empty: expected BECEL task directories"):
+        becel.load(tmp_path / "empty")
+    # a named task without any perturbed file raises; a missing single file is skipped
+    root = tmp_path / "becel"
+    shutil.copytree(FIXTURE, root)
+    (root / "mrpc" / "symmetric.tsv").unlink()
+    with pytest.raises(DataFormatError, match=r"becel/mrpc: expected BECEL perturbed sets"):
+        becel.load(root, tasks=["mrpc"])
+    assert set(becel.load(root, tasks=["snli", "rte"])) == {(t, k) for t in ["snli"] for k in becel.KINDS} | {
+        ("rte", "symmetric")
+    }

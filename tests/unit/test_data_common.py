@@ -49,3 +49,25 @@ def test_write_atomic(tmp_path: Path) -> None:
 def test_docstring_examples_run(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_decoding_error_names_the_bad_bytes_line(tmp_path: Path) -> None:
+    # a BOM, many lines (more than one read buffer), and a bad byte on the last line
+    file = tmp_path / "x.txt"
+    file.write_bytes(b"\xef\xbb\xbf" + b"ok line\n" * 5000 + b"ab\xfe\n")
+    with pytest.raises(DataFormatError, match=r"x\.txt, line 5001: expected UTF-8 text, got byte 0xfe at byte 3"):
+        list(_io.iter_lines(file, "text"))
+    with pytest.raises(DataFormatError, match=r"x\.txt, line 5001: expected UTF-8 text"):
+        list(_io.iter_csv(file, expected="a CSV"))
+
+
+def test_empty_files_and_choices(tmp_path: Path) -> None:
+    file = tmp_path / "e.jsonl"
+    file.write_text(" \n\n")
+    with pytest.raises(DataFormatError, match=r"e\.jsonl: expected a JSON Lines file, got an empty file"):
+        list(_io.iter_jsonl(file, ("k",)))
+    assert list(_io.iter_jsonl(file, ("k",), allow_empty=True)) == []
+    with pytest.raises(DataFormatError, match=r"y\.tsv, line 3: expected an integer label \(0 or 1\), got 'x'"):
+        _io.parse_int(Path("y.tsv"), 3, "x", "label", (0, 1))
+    with pytest.raises(DataFormatError, match=r"y\.tsv, line 2: expected a non-empty question"):
+        _io.require_text(Path("y.tsv"), 2, "  ", "question")

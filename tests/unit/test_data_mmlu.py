@@ -46,3 +46,16 @@ def test_malformed(tmp_path: Path, text: str, match: str) -> None:
     (tmp_path / "test" / "x_test.csv").write_text(text, encoding="utf-8")
     with pytest.raises(DataFormatError, match=match):
         mmlu.load(tmp_path)
+
+
+def test_empty_csv_and_empty_split_dir(tmp_path: Path) -> None:
+    (tmp_path / "test").mkdir()
+    with pytest.raises(DataFormatError, match=r"test: expected MMLU files <subject>_test\.csv, got none"):
+        mmlu.load(tmp_path)
+    (tmp_path / "test" / "a_test.csv").write_text("q,a,b,c,d,A\n", encoding="utf-8")
+    (tmp_path / "test" / "b_test.csv").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"b_test\.csv: expected 6 CSV fields.*got an empty file"):
+        mmlu.load(tmp_path)
+    (tmp_path / "test" / "b_test.csv").write_text(" ,a,b,c,d,A\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"b_test\.csv, line 1: expected a non-empty question"):
+        mmlu.load(tmp_path)

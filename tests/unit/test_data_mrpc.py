@@ -65,3 +65,26 @@ def test_bad_header_and_missing_file(tmp_path: Path) -> None:
         mrpc.load(tmp_path)
     with pytest.raises(DataFormatError, match=r"train\.tsv: expected an MRPC TSV"):
         mrpc.load(tmp_path, split="train")
+
+
+def test_bad_byte_names_its_own_line(tmp_path: Path) -> None:
+    """The reader decodes ahead; the error must name the bad byte's line, not the buffer's first."""
+    lines = (FIXTURE / "dev.tsv").read_bytes().splitlines(keepends=True)
+    (tmp_path / "dev.tsv").write_bytes(b"".join(lines) + b"1\t7\t8\tBad \xff byte.\tFine.\n")
+    with pytest.raises(DataFormatError, match=rf"dev\.tsv, line {len(lines) + 1}: expected UTF-8 text, got byte 0xff at byte 11") as err:
+        mrpc.load(tmp_path)
+    assert err.value.line == len(lines) + 1
+
+
+def test_empty_header_only_and_empty_sentence(tmp_path: Path) -> None:
+    header = (FIXTURE / "dev.tsv").read_text(encoding="utf-8-sig").splitlines(keepends=True)[0]
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"dev\.tsv: expected an MRPC TSV.*got an empty file"):
+        mrpc.load(tmp_path)
+    dev.write_text(header, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"dev\.tsv: expected at least one pair after the header"):
+        mrpc.load(tmp_path)
+    dev.write_text(header + "1\t1\t2\tA.\t \n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"dev\.tsv, line 2: expected a non-empty #2 String"):
+        mrpc.load(tmp_path)

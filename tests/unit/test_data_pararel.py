@@ -115,3 +115,31 @@ def test_missing_key_and_missing_files(tmp_path: Path) -> None:
         pararel.load(root)
     with pytest.raises(DataFormatError, match="graphs_json"):
         pararel.load(tmp_path / "nowhere")
+
+
+def test_empty_files_are_a_counted_skip(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(FIXTURE, root)
+    (root / "pattern_data" / "graphs_json" / "P2.jsonl").write_text("")
+    (root / "trex_lms_vocab" / "P10.jsonl").write_text("\n")
+    with caplog.at_level("WARNING", logger="interp.data.pararel"):
+        rels = pararel.load(root, min_patterns=1)
+    assert list(rels) == ["P1"]
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "skipped 2 relation(s) with an empty file" in msg
+    assert "P2 (pattern_data/graphs_json/P2.jsonl)" in msg and "P10 (trex_lms_vocab/P10.jsonl)" in msg
+    # a relation the caller names must not vanish: its empty file raises
+    with pytest.raises(DataFormatError, match=r"graphs_json/P2\.jsonl: expected PARAREL pattern lines, got an empty file"):
+        pararel.load(root, relations=["P2"])
+
+
+def test_no_pattern_files_and_empty_field(tmp_path: Path) -> None:
+    (tmp_path / "p" / "pattern_data" / "graphs_json").mkdir(parents=True)
+    with pytest.raises(DataFormatError, match=r"graphs_json: expected PARAREL pattern files P<id>\.jsonl, got none"):
+        pararel.load(tmp_path / "p")
+    root = tmp_path / "q"
+    shutil.copytree(FIXTURE, root)
+    facts = root / "trex_lms_vocab" / "P1.jsonl"
+    facts.write_text(facts.read_text() + '{"sub_label": "X", "obj_label": " ", "uuid": "u"}\n')
+    with pytest.raises(DataFormatError, match=r"P1\.jsonl, line 4: expected a JSON object with non-empty string keys"):
+        pararel.load(root)

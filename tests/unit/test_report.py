@@ -487,3 +487,14 @@ def test_fig5_falls_back_to_model_colors(tmp_path: Path) -> None:
     assert '"name":"i1 (higher)"' not in body and '"name":"i1"' in body
     store = _store_with_consistency(tmp_path / "r2", {"i1": ("IFT", 0.6), "i2": ("IFT", 0.4)})  # no base
     assert report.extraction_classes(report.ReportContext(store), ["i1", "i2"])[0] is None
+
+
+def test_require_units_and_unwritable_output(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"no results to report in .*: it holds no unit files"):
+        build_report(tmp_path, tmp_path / "r.html", require_units=True)
+    with pytest.raises(ValueError, match=r"'.*nothing' is not a directory of results \(no such directory\)"):
+        build_report(tmp_path / "nothing", tmp_path / "r.html", require_units=True)
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OSError, match=r"cannot write the report to '.*/f/r\.html'"):
+        build_report(tmp_path, tmp_path / "f" / "r.html")
+    assert not (tmp_path / "r.html").exists()

@@ -208,3 +208,38 @@ def test_sliding_window_shorter_than_the_prompts():
     fast = score_candidates(m, ps, CANDIDATES, exhaustive=True)
     ref = naive_score_candidates(m, ps, CANDIDATES)
     np.testing.assert_allclose(fast.scores, ref.scores, atol=1e-4)
+
+
+def test_input_types_are_checked(model, prompts):
+    with pytest.raises(TypeError, match=r"^prompts: expected a sequence of strings, got a str \(wrap one prompt in a list\)$"):
+        score_candidates(model, "The capital of France is", CANDIDATES)
+    with pytest.raises(TypeError, match=r"^prompts: expected a sequence of strings, got a str"):
+        naive_score_candidates(model, "The capital of France is", CANDIDATES)
+    with pytest.raises(TypeError, match=r"^prompts\[1\]: expected a string or a sequence of token ids, got int"):
+        score_candidates(model, ["a", 7], CANDIDATES)
+    with pytest.raises(ValueError, match=rf"^prompts\[0\]: token id {model.d_vocab} .*size {model.d_vocab}"):
+        score_candidates(model, [[1, model.d_vocab]], CANDIDATES)
+    with pytest.raises(TypeError, match=r"^candidates: expected a sequence of strings, got a str \(wrap one candidate in a list\)$"):
+        score_candidates(model, prompts, "Paris")
+    with pytest.raises(TypeError, match=r"^candidates\[1\]: expected a string candidate, got int$"):
+        score_candidates(model, prompts, ["Paris", 3])
+    with pytest.raises(TypeError, match=r"^candidates\[1\]: expected a sequence of strings, got a str"):
+        score_candidates(model, prompts[:2], [["Paris"], "Rome"])
+    with pytest.raises(TypeError, match=r"^first_token_logprobs: expected a tensor"):
+        score_candidates(model, prompts, CANDIDATES, [[0.0]])
+    with pytest.raises(TypeError, match=r"^prompts: expected a sequence of strings, got a str"):
+        mmlu_letter_logprobs(model, "Question?\nAnswer:")
+    with pytest.raises(TypeError, match=r"^prompts\[0\]: expected a string, got list"):
+        mmlu_letter_logprobs(model, [[1, 2, 3]])
+
+
+def test_pararel_input_types_are_checked(model):
+    from interp.scoring import run_pararel
+
+    rels = pararel.load(demo_path("pararel"), relations=["P36"])
+    with pytest.raises(TypeError, match=r"^relations: expected a mapping \{relation id: Relation\}.*got list"):
+        run_pararel(model, list(rels.values()))
+    with pytest.raises(TypeError, match=r"^prompt_indices: expected a sequence of ints, got int \(wrap one index in a list\)"):
+        run_pararel(model, rels, 0)
+    with pytest.raises(TypeError, match=r"^queries\[0\]: expected a ParaRelQuery"):
+        predict_pararel(model, ["The capital of France is"], candidates=rels)
