@@ -18,14 +18,27 @@ from interp.config import ConfigError
 
 
 def _cmd_sweep(a: argparse.Namespace) -> int:
-    from interp.config import load_config
+    from interp.config import load_config, resolve_models
     from interp.results import ResultStore
     from interp.sweep import format_plan, plan, run
 
     cfg = load_config(a.config)
     print(format_plan(plan(cfg), ResultStore(cfg.output)))
     if a.dry_run:
-        return 0
+        # every spec resolved as load_model will, no weights loaded; the files of a Ray sweep
+        # are on the workers, so only the specs' form is checked for one
+        local = a.executor == "local"
+        resolved = resolve_models(cfg, check_files=local)
+        print("models:")
+        for label, r in resolved.items():
+            print(f"  {label}: " + (f"{r.spec} -> {r.describe()}" if not isinstance(r, str)
+                                    else "CANNOT LOAD (below)"))
+        if not local:
+            print("  (only the specs' form is checked: the Ray workers hold the files)")
+        bad = [r for r in resolved.values() if isinstance(r, str)]
+        for why in bad:
+            print(f"interp sweep: {why}", file=sys.stderr)
+        return 2 if bad else 0
     rep = run(cfg, executor=a.executor, address=a.address)
     print(rep.summary())
     print(f"results in {cfg.output}; make the report with: interp report {cfg.output}")
@@ -56,13 +69,15 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _cmd_models(a: argparse.Namespace) -> int:
-    from interp.models import ALIASES, cache_dir
+    from interp.models import ALIASES, TINY_ARCHS, cache_dir
 
     print("Offline aliases (any Hugging Face id or local checkpoint directory works too):")
     for al in ALIASES.values():
         cached = (cache_dir() / "models" / al.name / "interp_alias.json").exists()
         print(f"  {al.name:24s} {'IFT ' if al.is_chat else 'base'}  {al.description}"
               f"{'  [cached]' if cached else ''}\n  {'':24s}       install: {al.install}")
+    print(f"Tiny random models (tests, dry runs): tiny:<arch>[-chat][-seed<N>], arch one of "
+          f"{', '.join(TINY_ARCHS)}")
     return 0
 
 
@@ -76,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.add_argument("--executor", choices=("local", "ray"), default="local")
     s.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
-    s.add_argument("--dry-run", action="store_true", help="print the plan only")
+    s.add_argument("--dry-run", action="store_true",
+                   help="print the plan and check every model spec (no weights are loaded)")
     s.set_defaults(fn=_cmd_sweep)
 
     r = sub.add_parser("report", help="write the self-contained HTML report of a results dir")

@@ -27,16 +27,28 @@ Example (``configs/demo.toml``)::
     pararel_fact_selection = "sample"   # or "first": the first 20 facts in file order
     pararel_casing = "lower"            # or "pattern": see interp.prompts.pararel_prompt
 
-Paths are relative to the config file's directory.
+Paths are relative to the config file's directory. The file is validated when it is read
+(:func:`from_dict`): every key's type comes from the dataclasses' type hints, its range from
+:data:`RULES` and its allowed values from :data:`CHOICES`; each model spec's form is checked by
+:func:`interp.models.resolve_spec`. A :class:`ConfigError` names the file, the key and a fix.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
+import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Union, get_args, get_origin, get_type_hints
 
+from interp.data.becel import TASKS as BECEL_TASKS
+from interp.data.mmlu import SPLITS as MMLU_SPLITS
+from interp.data.mrpc import SPLIT_FILES as MRPC_SPLITS
+from interp.models import DTYPES, ModelLoadError, ResolvedSpec, resolve_spec
 from interp.prompts import CASINGS
 from interp.queries import FACT_ORDERS
 
@@ -50,11 +62,22 @@ ANALYSES: dict[str, tuple[str, ...]] = {
 }
 DATASETS = tuple(ANALYSES)
 
-#: The [limits] keys that take one of a few values, and those values.
-CHOICES: dict[str, tuple[str, ...]] = {
+#: The keys (of any section) that take one of a few values, and those values (for a list-valued
+#: key: the values its items take).
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "kind": ("base", "ift"),
+    "representation": ("post_norm", "pre_norm"),
+    "lens": ("raw", "normed"),
+    "dtype": tuple(DTYPES),
+    "prompts": (0, 1, 2),
+    "analyses": tuple(dict.fromkeys([a for v in ANALYSES.values() for a in v]
+                                    + [f"{k}.{a}" for k, v in ANALYSES.items() for a in v])),
     "becel_method": ("probe", "finetune"),
+    "becel_tasks": BECEL_TASKS,
     "pararel_casing": CASINGS,
     "pararel_fact_selection": FACT_ORDERS,
+    "mrpc_split": tuple(MRPC_SPLITS),
+    "mmlu_split": MMLU_SPLITS,
 }
 
 
@@ -148,29 +171,324 @@ class SweepConfig:
         return asdict(self)
 
 
-def _tuple(v: Any) -> tuple | None:
-    return None if v is None else tuple(v)
+@dataclass(frozen=True)
+class Rule:
+    """What one config key takes beyond its type hint (for a list-valued key: each item).
+
+    Attributes:
+        min, max: bounds of a number (inclusive; exclusive with ``open``).
+        pattern: a regular expression a string must match in full.
+        distinct: a list's items must differ.
+        nonempty: a list needs at least one item.
+        check: a last test of a value (e.g. that torch parses a device name).
+        what: how to describe the valid values (replaces the generic description).
+        none: what leaving an optional key out means (said in the fix).
+        example: a valid value to suggest when the default is not one.
+    """
+
+    min: float | None = None
+    max: float | None = None
+    open: bool = False
+    pattern: str | None = None
+    distinct: bool = False
+    nonempty: bool = False
+    check: Callable[[Any], bool] | None = None
+    what: str | None = None
+    none: str | None = None
+    example: Any = None
+
+
+def _is_device(v: str) -> bool:
+    import torch
+
+    try:
+        torch.device(v)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+_ALL = "all"
+#: Ranges and other constraints per section and key; types come from the dataclasses' hints and
+#: allowed values from :data:`CHOICES`. A key without an entry only has to have its type.
+RULES: dict[str, dict[str, Rule]] = {
+    "sweep": {
+        "prompts": Rule(distinct=True, nonempty=True),
+        "seed": Rule(min=0, max=2**32 - 1, what="a non-negative integer (below 2**32)"),
+        "batch_size": Rule(min=1),
+        "device": Rule(check=_is_device, what='a torch device such as "cpu", "cuda", "cuda:1" or '
+                       '"mps"', none="the best available", example="cuda"),
+        "dtype": Rule(none="float32 on CPU, bfloat16 elsewhere", example="bfloat16"),
+        "wikipedia": Rule(none="no snippet cache", example="data/wikipedia"),
+        "lens": Rule(what='"raw" (E h, the paper\'s) or "normed" (final norm, then E)'),
+    },
+    "models": {
+        "base": Rule(none="no base model"),
+        "is_chat": Rule(none="chat template for IFT models only"),
+    },
+    "limits": {
+        "pararel_relations": Rule(pattern=r"P\d+", distinct=True, nonempty=True, none=_ALL,
+                                  what='a non-empty list of PARAREL relation ids such as "P36"',
+                                  example=["P36"]),
+        "pararel_max_facts": Rule(min=1, none=_ALL, example=20),
+        "relation_max_pairs": Rule(min=1),
+        "mrpc_max_pairs": Rule(min=1, none=_ALL, example=200),
+        "tapaco_max_sets": Rule(min=1, none=_ALL, example=100),
+        "mmlu_subjects": Rule(distinct=True, nonempty=True, none=_ALL, example=["astronomy"]),
+        "mmlu_limit": Rule(min=1, none=_ALL, example=20),
+        "becel_tasks": Rule(distinct=True, nonempty=True),
+        "becel_max_train": Rule(min=1, none=_ALL),
+        "becel_max_eval": Rule(min=1, none=_ALL, example=200),
+        "becel_symmetric_max_share": Rule(min=0, max=1, open=True),
+        "n_boot": Rule(min=1, what="a positive integer (bootstrap resamples; at least 100 for a "
+                       "usable interval)"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One key of a section: its name, type (from the dataclass hint), rule and default."""
+
+    name: str
+    type: type
+    is_list: bool
+    optional: bool
+    rule: Rule
+    choices: tuple[Any, ...]
+    default: Any
+
+
+#: Fields of the dataclasses that are not keys of their table.
+_NOT_KEYS = {"source"}
+
+
+def _keys(cls: type, section: str) -> dict[str, _Key]:
+    """The keys of dataclass ``cls``'s table, read from its fields' type hints."""
+    hints = get_type_hints(cls)
+    out = {}
+    for f in fields(cls):
+        if f.name in _NOT_KEYS:
+            continue
+        hint, optional, is_list = hints[f.name], False, False
+        if get_origin(hint) in (Union, types.UnionType):
+            args = [a for a in get_args(hint) if a is not type(None)]
+            optional, hint = len(args) < len(get_args(hint)), args[0]
+        if get_origin(hint) is tuple:
+            is_list, hint = True, get_args(hint)[0]
+        if hint not in (bool, int, float, str):
+            continue  # models, datasets, limits: sections of their own
+        default = None if f.default is MISSING else f.default
+        out[f.name] = _Key(f.name, hint, is_list, optional, RULES[section].get(f.name, Rule()),
+                           CHOICES.get(f.name, ()), default)
+    return out
+
+
+def _toml(v: Any) -> str:
+    """``v`` written as in a TOML file."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
+    return repr(v)
+
+
+def _a(v: Any) -> str:
+    """The TOML kind of ``v``, with its article."""
+    for t, name in ((bool, "a boolean"), (str, "a string"), (int, "an integer"), (float, "a float"),
+                    (list, "a list"), (tuple, "a list"), (dict, "a table")):
+        if isinstance(v, t):
+            return name
+    return f"a {type(v).__name__}"
+
+
+def _scalar_ok(v: Any, k: _Key, constrained: bool = True) -> bool:
+    t = k.type
+    if t is bool:
+        ok = isinstance(v, bool)
+    elif t is int:
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    elif t is float:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    else:
+        ok = isinstance(v, str) and v.strip() != ""
+    if not ok or not constrained:
+        return ok
+    r = k.rule
+    if r.min is not None and (v <= r.min if r.open else v < r.min):
+        return False
+    if r.max is not None and (v >= r.max if r.open else v > r.max):
+        return False
+    if k.choices and v not in k.choices:
+        return False
+    if r.pattern and not re.fullmatch(r.pattern, v):
+        return False
+    return r.check is None or r.check(v)
+
+
+def _valid(v: Any, k: _Key, constrained: bool = True) -> bool:
+    """Whether ``v`` is a valid value of key ``k`` (only its type when not ``constrained``)."""
+    if v is None:
+        return k.optional
+    if not k.is_list:
+        return _scalar_ok(v, k, constrained)
+    if not isinstance(v, (list, tuple)) or not all(_scalar_ok(x, k, constrained) for x in v):
+        return False
+    if constrained and k.rule.nonempty and not v:
+        return False
+    return not (constrained and k.rule.distinct and len(set(v)) != len(v))
+
+
+def _describe(k: _Key) -> str:
+    """What key ``k`` must be, in words."""
+    r = k.rule
+    if r.what:
+        return r.what
+    plural = k.is_list
+    if k.choices:
+        one = ("values among " if plural else "one of ") + ", ".join(map(_toml, k.choices))
+    elif k.type is bool:
+        one = "true or false"
+    elif k.type is int:
+        if r.min is not None and r.max is not None:
+            one = f"{'integers' if plural else 'an integer'} from {r.min} to {r.max}"
+        elif r.min == 1:
+            one = "positive integers" if plural else "a positive integer"
+        elif r.min == 0:
+            one = "non-negative integers" if plural else "a non-negative integer"
+        else:
+            one = "integers" if plural else "an integer"
+    elif k.type is float:
+        lo, hi = ("(", ")") if r.open else ("[", "]")
+        one = f"a number in {lo}{r.min}, {r.max}{hi}" if r.min is not None else "a number"
+    else:
+        one = "non-empty strings" if plural else "a non-empty string"
+    if not plural:
+        return one
+    return (f"a {'non-empty ' if r.nonempty else ''}list of {'distinct ' if r.distinct else ''}"
+            f"{one}")
+
+
+def _candidates(v: Any, k: _Key) -> list[Any]:
+    """Values the writer of ``v`` probably meant, most likely first (checked by the caller)."""
+    t, out = k.type, []
+    if k.is_list:
+        if isinstance(v, str):
+            out.append([x.strip() for x in v.split(",") if x.strip()])
+        items = list(v) if isinstance(v, (list, tuple)) else [v]
+        try:
+            items = list(dict.fromkeys(items))  # the repeated items dropped
+        except TypeError:  # an unhashable item (a table)
+            return out
+        one = _Key(k.name, t, False, False, k.rule, k.choices, None)
+        out.append([next((c for c in _candidates(x, one) if _scalar_ok(c, k)), x) for x in items])
+        return out
+    if t is int:
+        if isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d+\s*", v):
+            out.append(int(v))
+        if isinstance(v, float) and v.is_integer():
+            out.append(int(v))
+    elif t is float:
+        try:
+            out.append(float(v) if isinstance(v, str) else v)
+        except ValueError:
+            pass
+    elif t is bool:
+        if isinstance(v, str) and v.strip().lower() in ("true", "yes", "on", "1", "y"):
+            out.append(True)
+        if isinstance(v, str) and v.strip().lower() in ("false", "no", "off", "0", "n"):
+            out.append(False)
+        if isinstance(v, int) and v in (0, 1):
+            out.append(bool(v))
+    elif t is str:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(str(v))
+        if isinstance(v, str) and k.choices:
+            low = {str(c).lower(): c for c in k.choices}
+            out.append(low.get(v.strip().lower()))
+            out += difflib.get_close_matches(v, [str(c) for c in k.choices], n=1, cutoff=0.5)
+    return out
+
+
+def _fix(v: Any, k: _Key) -> str:
+    """How to write key ``k`` instead of ``v``."""
+    for c in _candidates(v, k):
+        if c is not None and _valid(c, k):
+            return f"write {k.name} = {_toml(c)}"
+    first = k.choices[:1] if k.is_list else next(iter(k.choices), None)
+    example = next((c for c in (k.default, k.rule.example, first)
+                    if c is not None and _valid(c, k)), None)
+    text = f"write e.g. {k.name} = {_toml(example)}" if example is not None else ""
+    if k.optional and k.rule.none:
+        text += f"{' or ' if text else ''}leave {k.name} out ({k.rule.none})"
+    return text
+
+
+def _check(v: Any, k: _Key, where: str, loc: str) -> Any:
+    """``v`` as the config's value of ``k`` (lists become tuples); :class:`ConfigError` naming the
+    file, the section and the key, with a fix, when it is not valid."""
+    if _valid(v, k):
+        if v is None:
+            return v
+        if k.is_list:
+            return tuple(float(x) if k.type is float else x for x in v)
+        return float(v) if k.type is float else v
+    got = _toml(v) if _valid(v, k, constrained=False) else f"{_toml(v)} ({_a(v)})"
+    fix = _fix(v, k)
+    raise ConfigError(f"{where}: {loc} {k.name} must be {_describe(k)}, got {got}"
+                      + (f"; {fix}" if fix else ""))
+
+
+def _section(raw: Any, cls: type, section: str, where: str, loc: str) -> dict[str, Any]:
+    """Check one table of the file against dataclass ``cls``: unknown keys, then every key's
+    type, range and allowed values. Returns the checked values."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {loc} must be a table, got {_toml(raw)} ({_a(raw)})")
+    keys = _keys(cls, section)
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(keys), n=1)
+        raise ConfigError(f"{where}: unknown {loc} {unknown}"
+                          f"{f' (did you mean {close[0]!r}?)' if close else ''}; known: "
+                          f"{sorted(keys)}")
+    return {name: _check(v, keys[name], where, loc) for name, v in raw.items()}
 
 
 def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = None) -> SweepConfig:
-    """Build and validate a :class:`SweepConfig` from a parsed TOML dict."""
+    """Build and validate a :class:`SweepConfig` from a parsed TOML dict.
+
+    Every key's type, range and allowed values are checked (:data:`RULES`, :data:`CHOICES`),
+    and every model spec's form (:func:`interp.models.resolve_spec`, without looking for files):
+    a :class:`ConfigError` names the file, the key and a fix.
+    """
     where = source or "config"
     base_dir = base_dir or Path.cwd()
-    sweep = dict(d.get("sweep", {}))
     unknown = set(d) - {"sweep", "models", "datasets", "limits"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}; expected [sweep], "
                           "[[models]], [datasets], [limits]")
+    sweep = _section(d.get("sweep", {}), SweepConfig, "sweep", where, "[sweep]")
+    raw_models = d.get("models", [])
+    if not isinstance(raw_models, list):
+        raise ConfigError(f"{where}: models must be an array of tables: write each model as "
+                          "[[models]] with label = ..., spec = ...")
     models = []
-    for i, m in enumerate(d.get("models", [])):
+    for i, m in enumerate(raw_models):
+        loc = f"[[models]] #{i + 1}" + (f" ({_toml(m['label'])})" if isinstance(m, dict)
+                                        and isinstance(m.get("label"), str) else "")
+        checked = _section(m, ModelConfig, "models", where, loc)
+        if "label" not in checked or "spec" not in checked:
+            raise ConfigError(f"{where}: {loc} needs a label and a spec, e.g. label = \"base\", "
+                              "spec = \"gemma3-270m\"")
         try:
-            mc = ModelConfig(**m)
-        except TypeError as e:
-            raise ConfigError(f"{where}: [[models]] #{i + 1}: {e}") from None
-        if mc.kind not in ("base", "ift"):
-            raise ConfigError(f"{where}: model {mc.label!r}: kind must be 'base' or 'ift', "
-                              f"got {mc.kind!r}")
-        models.append(mc)
+            resolve_spec(checked["spec"], check_files=False)
+        except ModelLoadError as e:
+            raise ConfigError(f"{where}: {loc} spec: {e}") from None
+        models.append(ModelConfig(**checked))
     if not models:
         raise ConfigError(f"{where}: no [[models]]")
     labels = [m.label for m in models]
@@ -178,56 +496,43 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
         raise ConfigError(f"{where}: duplicate model labels in {labels}")
     for m in models:
         if m.base is not None and m.base not in labels:
-            raise ConfigError(f"{where}: model {m.label!r}: base {m.base!r} is not a model label")
+            raise ConfigError(f"{where}: model {m.label!r}: base {m.base!r} is not a model label; "
+                              f"labels: {labels}")
+    raw_datasets = d.get("datasets", {})
+    if not isinstance(raw_datasets, dict):
+        raise ConfigError(f"{where}: [datasets] must be a table of name = path")
     datasets = {}
-    for name, path in d.get("datasets", {}).items():
+    for name, path in raw_datasets.items():
         if name not in DATASETS:
-            raise ConfigError(f"{where}: unknown dataset {name!r}; known: {list(DATASETS)}")
+            close = difflib.get_close_matches(name, DATASETS, n=1)
+            raise ConfigError(f"{where}: unknown dataset {name!r}"
+                              f"{f' (did you mean {close[0]!r}?)' if close else ''}; known: "
+                              f"{list(DATASETS)}")
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigError(f"{where}: [datasets] {name} must be a path or \"download\", got "
+                              f"{_toml(path)} ({_a(path)}); write e.g. {name} = \"data/{name}\"")
         datasets[name] = path if path == "download" else str((base_dir / path).resolve())
-    lim = dict(d.get("limits", {}))
-    known = {f.name for f in fields(Limits)}
-    if set(lim) - known:
-        raise ConfigError(f"{where}: unknown [limits] {sorted(set(lim) - known)}; known: "
-                          f"{sorted(known)}")
-    for k in ("pararel_relations", "mmlu_subjects", "becel_tasks"):
-        if k in lim:
-            lim[k] = _tuple(lim[k])
-    known_sweep = {f.name for f in fields(SweepConfig)} - {"models", "datasets", "limits", "source"}
-    if set(sweep) - known_sweep:
-        raise ConfigError(f"{where}: unknown [sweep] keys {sorted(set(sweep) - known_sweep)}; "
-                          f"known: {sorted(known_sweep)}")
-    for k in ("analyses", "prompts", "notes"):
-        if k in sweep:
-            sweep[k] = tuple(sweep[k])
+    lim = _section(d.get("limits", {}), Limits, "limits", where, "[limits]")
     if "output" in sweep:
         sweep["output"] = str((base_dir / sweep["output"]).resolve())
     if sweep.get("wikipedia"):
         sweep["wikipedia"] = str((base_dir / sweep["wikipedia"]).resolve())
-    cfg = SweepConfig(models=tuple(models), datasets=datasets, limits=Limits(**lim),
-                      source=source, **sweep)
-    bad_prompts = [p for p in cfg.prompts if p not in (0, 1, 2)]
-    if bad_prompts:
-        raise ConfigError(f"{where}: prompts must be among 0, 1, 2; got {bad_prompts}")
-    every = {a for v in ANALYSES.values() for a in v} | {f"{k}.{a}" for k, v in ANALYSES.items()
-                                                          for a in v}
-    if set(cfg.analyses) - every:
-        raise ConfigError(f"{where}: unknown analyses {sorted(set(cfg.analyses) - every)}; "
-                          f"known: {sorted(every)}")
-    for key, allowed in CHOICES.items():
-        value = getattr(cfg.limits, key)
-        if value not in allowed:
-            raise ConfigError(f"{where}: [limits] {key} must be one of "
-                              f"{', '.join(map(repr, allowed))}; got {value!r}")
-    share = cfg.limits.becel_symmetric_max_share
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
-        raise ConfigError(f"{where}: [limits] becel_symmetric_max_share must be a number in (0, 1), "
-                          f"got {share!r}")
-    if cfg.lens not in ("raw", "normed"):
-        raise ConfigError(f"{where}: [sweep] lens must be 'raw' (E h, the paper's) or 'normed' "
-                          f"(final norm, then E); got {cfg.lens!r}")
-    if cfg.representation not in ("post_norm", "pre_norm"):
-        raise ConfigError(f"{where}: representation must be 'post_norm' or 'pre_norm'")
-    return cfg
+    return SweepConfig(models=tuple(models), datasets=datasets, limits=Limits(**lim),
+                       source=source, **sweep)
+
+
+def resolve_models(cfg: SweepConfig, *, check_files: bool = True) -> dict[str, ResolvedSpec | str]:
+    """Each model's spec resolved by :func:`interp.models.resolve_spec` (as
+    :func:`~interp.models.load_model` will), by label, without loading weights: a
+    :class:`~interp.models.ResolvedSpec`, or the reason it cannot load (naming the file and
+    the model). With ``check_files`` the files a spec needs are looked for too."""
+    out: dict[str, ResolvedSpec | str] = {}
+    for m in cfg.models:
+        try:
+            out[m.label] = resolve_spec(m.spec, check_files=check_files)
+        except ModelLoadError as e:
+            out[m.label] = f"{cfg.source or 'config'}: [[models]] {m.label!r} spec: {e}"
+    return out
 
 
 def load_config(path: str | Path) -> SweepConfig:

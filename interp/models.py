@@ -25,10 +25,12 @@ Example:
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -236,30 +238,176 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+#: The dtype names :func:`resolve_dtype` (and ``[sweep] dtype``) accepts.
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}
+
+
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
     """``None`` -> float32 on CPU, bfloat16 on an accelerator; strings like ``"bf16"`` work."""
     if dtype is None:
         return torch.float32 if device.type == "cpu" else torch.bfloat16
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {
-        "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-        "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-        "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-    }
     try:
-        return names[str(dtype).lower()]
+        return DTYPES[str(dtype).lower()]
     except KeyError:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(names)}") from None
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}") from None
 
 
 def _unknown_spec_message(spec: str) -> str:
-    lines = [f"unknown model spec {spec!r}: not an offline alias, not a local directory with a "
-             "config.json, and not loadable as a Hugging Face hub id."]
+    lines = [f"unknown model spec {spec!r}: not an offline alias, not a tiny:<arch> model, not "
+             "a local directory with a config.json, and not loadable as a Hugging Face hub id "
+             "(name or owner/name)."]
     lines.append("Offline aliases:")
     for a in ALIASES.values():
         lines.append(f"  {a.name:24s} {a.description} (install: {a.install})")
     return "\n".join(lines)
+
+
+#: The architectures of ``tiny:<arch>[-chat][-seed<N>]`` models (see :mod:`interp.testing`).
+TINY_ARCHS: tuple[str, ...] = ("llama", "gemma3")
+_TINY_NAMES = tuple(f"tiny:{a}{c}" for a in TINY_ARCHS for c in ("", "-chat"))
+#: One part of a Hugging Face hub id: letters, digits, "-", "_", "." (not first or last).
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_HUB_ID = re.compile(rf"{_HUB_PART}(?:/{_HUB_PART})?")
+_TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    """What a model spec names, found without loading any weights (see :func:`resolve_spec`).
+
+    Attributes:
+        spec: the spec as given.
+        kind: ``"alias"`` (an offline alias of :data:`ALIASES`), ``"local"`` (a checkpoint
+            directory), ``"hub"`` (a Hugging Face hub id) or ``"tiny"`` (a tiny random model).
+        source: what is loaded: the alias's name, the directory, the hub id, or the tiny arch.
+        alias: the alias, for kind ``"alias"``.
+        chat: for kind ``"tiny"``, whether the model has a chat template.
+        seed: for kind ``"tiny"``, the seed of its random initialisation.
+        checked: whether the files it needs were looked at (``check_files``).
+    """
+
+    spec: str
+    kind: str
+    source: str
+    alias: AliasSpec | None = field(default=None, repr=False)
+    chat: bool = False
+    seed: int = 0
+    checked: bool = False
+
+    def describe(self) -> str:
+        """One line for a dry run: what the spec is and what will be loaded."""
+        if self.alias is not None:
+            cached = (_alias_dir(self.alias) / _MARKER).exists()
+            return (f"offline alias: {self.alias.description}"
+                    f"{' [cached]' if cached else ''}")
+        if self.kind == "local":
+            return f"local checkpoint directory {self.source}" + ("" if self.checked else
+                                                                  " (not checked here)")
+        if self.kind == "hub":
+            return f"Hugging Face hub id {self.source!r} (fetched or read from the hub cache)"
+        kind = "chat" if self.chat else "base"
+        return f"tiny random {self.source} model ({kind}, seed {self.seed})"
+
+
+def _tiny_error(spec: str, why: str) -> ModelLoadError:
+    close = difflib.get_close_matches(spec, _TINY_NAMES, n=1, cutoff=0.6)
+    return ModelLoadError(
+        f"unknown tiny model {spec!r}: {why}"
+        + (f"; did you mean {close[0]!r}?" if close else "")
+        + "\nTiny models are tiny:<arch>[-chat][-seed<N>] with arch one of "
+        + f"{', '.join(TINY_ARCHS)}: "
+        + ", ".join(_TINY_NAMES) + ", tiny:llama-chat-seed1, ...")
+
+
+def _resolve_tiny(spec: str) -> ResolvedSpec:
+    arch, *opts = spec[len("tiny:"):].split("-")
+    if arch not in TINY_ARCHS:
+        raise _tiny_error(spec, f"{arch!r} is not a tiny architecture")
+    chat, seed, seen = False, 0, set()
+    for o in opts:
+        name = "seed" if re.fullmatch(r"seed\d+", o) else o
+        if name not in ("chat", "seed"):
+            raise _tiny_error(spec, f"{o!r} is not an option (only -chat and -seed<N>)")
+        if name in seen:
+            raise _tiny_error(spec, f"-{name} is given twice")
+        seen.add(name)
+        chat = chat or name == "chat"
+        seed = int(o[4:]) if name == "seed" else seed
+    return ResolvedSpec(spec, "tiny", arch, chat=chat, seed=seed, checked=True)
+
+
+def _looks_like_path(spec: str) -> bool:
+    return (spec.startswith(("/", "./", "../", "~", ".\\", "..\\")) or spec in (".", "..")
+            or "\\" in spec or spec.count("/") >= 2 or Path(spec).is_absolute())
+
+
+def resolve_spec(spec: str, *, check_files: bool = True) -> ResolvedSpec:
+    """Say what a model spec names, without loading weights; raise :class:`ModelLoadError` with
+    a clear message for a spec that cannot load.
+
+    The order is that of :func:`load_model`: ``tiny:<arch>[-chat][-seed<N>]``, an offline alias,
+    an existing directory, a path (which must then exist), a Hugging Face hub id (``name`` or
+    ``owner/name``). A name close to an alias but not one (``gemma3-270``) is a typo, not a hub
+    id. With ``check_files`` (the default; what :func:`load_model` does), the files behind the
+    spec are looked at too: an alias's package or cache, a directory's ``config.json``, and
+    with ``HF_HUB_OFFLINE=1`` a hub id's local cache. Without it only the spec's form is checked
+    (a config read on a machine that does not hold the weights).
+
+    Example:
+        >>> resolve_spec("tiny:llama-chat").kind
+        'tiny'
+        >>> resolve_spec("tiny:llama-chta")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        interp.models.ModelLoadError: unknown tiny model 'tiny:llama-chta': ...
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelLoadError(f"a model spec must be a non-empty string, got {spec!r}")
+    if spec != spec.strip():
+        raise ModelLoadError(f"model spec {spec!r} has leading or trailing spaces")
+    if spec.startswith("tiny:"):
+        return _resolve_tiny(spec)
+    alias = ALIASES.get(spec)
+    if alias is not None:
+        if (check_files and not (_alias_dir(alias) / _MARKER).exists()
+                and importlib.util.find_spec(alias.package) is None):
+            raise ModelLoadError(f"offline model {alias.name!r} is not cached and needs the "
+                                 f"package {alias.package!r}: {alias.install}")
+        return ResolvedSpec(spec, "alias", alias.name, alias=alias, chat=alias.is_chat,
+                            checked=check_files)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if check_files and not (path / "config.json").exists():
+            raise ModelLoadError(f"directory {str(path)!r} has no config.json: not a Hugging "
+                                 "Face checkpoint.\n" + _unknown_spec_message(spec))
+        return ResolvedSpec(spec, "local", str(path), checked=check_files)
+    if _looks_like_path(spec):
+        if check_files:
+            what = "is a file, not a directory" if path.exists() else "does not exist"
+            full = f" ({path.absolute()})" if str(path.absolute()) != spec else ""
+            raise ModelLoadError(f"model directory {spec!r}{full} {what}: a spec that looks like "
+                                 "a path must be a local Hugging Face checkpoint directory "
+                                 "(config.json + weights + tokenizer)")
+        return ResolvedSpec(spec, "local", str(path), checked=False)
+    if "/" not in spec:
+        close = difflib.get_close_matches(spec, list(ALIASES), n=1, cutoff=0.75)
+        if close:
+            raise ModelLoadError(f"unknown model spec {spec!r}: did you mean the offline alias "
+                                 f"{close[0]!r}?\n" + _unknown_spec_message(spec))
+    if not _HUB_ID.fullmatch(spec) or "--" in spec or ".." in spec:
+        raise ModelLoadError(_unknown_spec_message(spec))
+    if check_files and os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE:
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(spec, "config.json"), str):
+            raise ModelLoadError(f"hub id {spec!r} is not in the local Hugging Face cache and "
+                                 "HF_HUB_OFFLINE is set: download it first, or unset it")
+    return ResolvedSpec(spec, "hub", spec, checked=check_files)
 
 
 def _alias_dir(alias: AliasSpec) -> Path:
@@ -345,10 +493,11 @@ def load_model(
     is_chat: bool | None = None,
     name: str | None = None,
 ) -> Model:
-    """Load ``spec`` (alias, local directory or Hugging Face id) as a :class:`Model`.
+    """Load ``spec`` (alias, local directory, Hugging Face id or tiny model) as a :class:`Model`.
 
     Args:
-        spec: an alias of :data:`ALIASES`, a directory, or a hub id.
+        spec: an alias of :data:`ALIASES`, a directory, a hub id, or ``tiny:<arch>...``; what
+            it names is decided by :func:`resolve_spec` (which a dry run uses too).
         device: default: CUDA, then MPS, then CPU.
         dtype: default: float32 on CPU, bfloat16 elsewhere.
         is_chat: whether the model is instruction-tuned (uses its chat template). Default: the
@@ -360,26 +509,21 @@ def load_model(
         >>> model.is_chat  # doctest: +SKIP
         False
     """
-    if spec.startswith("tiny:"):
-        return _tiny(spec, name)
+    resolved = resolve_spec(spec)
+    if resolved.kind == "tiny":
+        return _tiny(resolved, name)
     dev = torch.device(device) if device is not None else default_device()
     dt = resolve_dtype(dtype, dev)
-    alias = ALIASES.get(spec)
+    alias = resolved.alias
+    default_chat: bool | None = None
     if alias is not None:
         source = str(_materialise_alias(alias))
-        default_chat: bool | None = alias.is_chat
-    elif Path(spec).expanduser().is_dir():
-        source = str(Path(spec).expanduser())
-        if not (Path(source) / "config.json").exists():
-            raise ModelLoadError(f"directory {source!r} has no config.json: not a Hugging Face "
-                                 "checkpoint.\n" + _unknown_spec_message(spec))
-        marker = Path(source) / _MARKER
-        default_chat = json.loads(marker.read_text())["is_chat"] if marker.exists() else None
+        default_chat = alias.is_chat
     else:
-        if "/" not in spec and not spec.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ModelLoadError(_unknown_spec_message(spec))
-        source = spec
-        default_chat = None
+        source = resolved.source
+        marker = Path(source) / _MARKER
+        if resolved.kind == "local" and marker.exists():
+            default_chat = json.loads(marker.read_text())["is_chat"]
     try:
         hf, tok = _load_hf(source, dt, dev)
     except (OSError, ValueError) as e:
@@ -393,15 +537,12 @@ def load_model(
     return Model(bridge=bridge, tokenizer=tok, spec=spec, name=label, is_chat=bool(is_chat))
 
 
-def _tiny(spec: str, name: str | None) -> Model:
+def _tiny(resolved: ResolvedSpec, name: str | None) -> Model:
     """``tiny:<arch>[-chat][-seed<N>]``: a tiny random model (tests, notebooks, dry runs)."""
     from interp.testing import tiny_model
 
-    parts = spec[len("tiny:"):].split("-")
-    arch, opts = parts[0], set(parts[1:])
-    seed = next((int(o[4:]) for o in opts if o.startswith("seed") and o[4:].isdigit()), 0)
-    model = tiny_model(arch, chat="chat" in opts, seed=seed)
-    model.spec, model.name = spec, name or spec
+    model = tiny_model(resolved.source, chat=resolved.chat, seed=resolved.seed)
+    model.spec, model.name = resolved.spec, name or resolved.spec
     return model
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from interp.models import Model, from_hf
+from interp.models import TINY_ARCHS, Model, from_hf
 
 _CORPUS = [
     "The capital of France is Paris. The capital of Italy is Rome. The capital of Spain is Madrid.",
@@ -67,7 +67,7 @@ def tiny_tokenizer(add_bos: bool = True, chat: bool = True) -> Any:
 
 def tiny_model(arch: str = "llama", *, chat: bool = True, add_bos: bool = True,
                n_layers: int = 2, d_model: int = 32, seed: int = 0) -> Model:
-    """A randomly initialised model of family ``arch`` (``"llama"`` or ``"gemma3"``).
+    """A randomly initialised model of family ``arch`` (one of :data:`interp.models.TINY_ARCHS`).
 
     Gemma-3 has post-attention / post-MLP norms, so its ``attn_out`` / ``mlp_out`` differ from
     the raw sublayer outputs: a good test of the residual decomposition.
@@ -100,6 +100,6 @@ def tiny_model(arch: str = "llama", *, chat: bool = True, add_bos: bool = True,
                 if "norm" in name:
                     p.normal_(0.0, 0.5)
     else:
-        raise ValueError(f"unknown tiny architecture {arch!r}; use 'llama' or 'gemma3'")
+        raise ValueError(f"unknown tiny architecture {arch!r}; use one of {TINY_ARCHS}")
     hf.eval()
     return from_hf(hf, tok, name=f"tiny-{arch}{'-chat' if chat else ''}", is_chat=chat)

@@ -132,7 +132,7 @@ def test_corrupt_unit_is_recomputed(tmp_path, demo_data):
 def test_config_errors_name_the_problem(tmp_path, demo_data):
     p = write_config(tmp_path, "bad", demo_data)
     p.write_text(p.read_text().replace('kind = "ift"', 'kind = "chat"'))
-    with pytest.raises(ConfigError, match="kind must be 'base' or 'ift'"):
+    with pytest.raises(ConfigError, match='kind must be one of "base", "ift", got "chat"'):
         load_config(p)
     p.write_text(CONFIG.format(out=tmp_path, data=demo_data).replace("[limits]", "[limits]\nfoo = 1"))
     with pytest.raises(ConfigError, match=r"unknown \[limits\] \['foo'\]"):
@@ -155,15 +155,15 @@ def test_failed_unit_is_reported_not_lost(tmp_path, demo_data):
 
 
 @pytest.mark.parametrize("key, bad, allowed", [
-    ("becel_method", "svm", "'probe', 'finetune'"),
-    ("pararel_casing", "upper", "'lower', 'pattern'"),
-    ("pararel_fact_selection", "last", "'sample', 'first'"),
+    ("becel_method", "svm", '"probe", "finetune"'),
+    ("pararel_casing", "upper", '"lower", "pattern"'),
+    ("pararel_fact_selection", "last", '"sample", "first"'),
 ])
 def test_choice_limits_are_validated(tmp_path: Path, demo_data: Path, key: str, bad: str,
                                      allowed: str):
     p = write_config(tmp_path, "out", demo_data)
     text = p.read_text()
-    with pytest.raises(ConfigError, match=rf"\[limits\] {key} must be one of {allowed}; got '{bad}'"):
+    with pytest.raises(ConfigError, match=rf'\[limits\] {key} must be one of {allowed}, got "{bad}"'):
         p.write_text(text + f'{key} = "{bad}"\n')
         load_config(p)
 
@@ -204,5 +204,5 @@ def test_lens_setting_is_validated(tmp_path: Path, demo_data: Path):
     p.write_text(text.replace("[sweep]\n", '[sweep]\nlens = "normed"\n', 1))
     assert load_config(p).lens == "normed"
     p.write_text(text.replace("[sweep]\n", '[sweep]\nlens = "logit"\n', 1))
-    with pytest.raises(ConfigError, match=r"\[sweep\] lens must be 'raw'.*got 'logit'"):
+    with pytest.raises(ConfigError, match=r'\[sweep\] lens must be "raw".*got "logit"'):
         load_config(p)
