@@ -1,7 +1,7 @@
 """The ``interp`` command.
 
     interp demo [-o report.html] [--results DIR] [--real-data ../shared/data]
-    interp sweep CONFIG [--executor local|ray] [--address ADDR] [--dry-run]
+    interp sweep CONFIG [--executor local|ray] [--address ADDR] [--dry-run] [--keep-stale]
     interp report RESULTS_DIR [-o report.html]
     interp models
 """
@@ -23,7 +23,7 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
     from interp.sweep import format_plan, plan, run
 
     cfg = load_config(a.config)
-    print(format_plan(plan(cfg), ResultStore(cfg.output)))
+    print(format_plan(plan(cfg), ResultStore(cfg.output), cfg, keep_stale=a.keep_stale))
     if a.dry_run:
         # every spec resolved as load_model will, no weights loaded; the files of a Ray sweep
         # are on the workers, so only the specs' form is checked for one
@@ -39,7 +39,7 @@ def _cmd_sweep(a: argparse.Namespace) -> int:
         for why in bad:
             print(f"interp sweep: {why}", file=sys.stderr)
         return 2 if bad else 0
-    rep = run(cfg, executor=a.executor, address=a.address)
+    rep = run(cfg, executor=a.executor, address=a.address, keep_stale=a.keep_stale)
     print(rep.summary())
     print(f"results in {cfg.output}; make the report with: interp report {cfg.output}")
     return 1 if rep.failed else 0
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
     s.add_argument("--dry-run", action="store_true",
                    help="print the plan and check every model spec (no weights are loaded)")
+    s.add_argument("--keep-stale", action="store_true",
+                   help="keep stored units computed under a different configuration (stale) "
+                        "instead of recomputing them; the report marks them")
     s.set_defaults(fn=_cmd_sweep)
 
     r = sub.add_parser("report", help="write the self-contained HTML report of a results dir")

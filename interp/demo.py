@@ -80,7 +80,7 @@ def run_demo(output: Path = Path("report.html"), results: Path = Path("results/d
     from interp.sweep import format_plan, plan, run
 
     cfg = demo_config(Path(results), Path(real_data) if real_data else None)
-    print(format_plan(plan(cfg), ResultStore(cfg.output)))
+    print(format_plan(plan(cfg), ResultStore(cfg.output), cfg))
     rep = run(cfg, executor=executor)
     print(rep.summary())
     path = build_report(cfg.output, output, title="interp demo: does instruction tuning make a "

@@ -3,7 +3,9 @@
 A job computes the missing units of one (model, dataset, prompt). Every unit is saved the moment
 it is computed (atomically), so an interrupted job loses at most the unit in progress. Units that
 other units of the job depend on (PARAREL predictions) are read back from the store instead of
-being recomputed.
+being recomputed, when they are fresh (:mod:`interp.provenance`). Each unit records its
+provenance; a pooled unit computed from stale (kept) per-prompt units records them and is
+marked stale itself.
 
 Example:
     >>> from interp.config import load_config
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from interp.config import SweepConfig
+from interp.provenance import Provenance, stale_inputs_reason
 from interp.results import ResultStore, UnitKey
 
 log = logging.getLogger(__name__)
@@ -45,10 +48,12 @@ def pooled_units(model: str, dataset: str, analyses: Sequence[str]) -> tuple[Uni
 
 
 class Context:
-    """What jobs share: the config, the loaded model (one at a time) and the loaded datasets."""
+    """What jobs share: the config, the loaded model (one at a time), the loaded datasets and
+    the :class:`~interp.provenance.Provenance` that decides which stored units are reused."""
 
-    def __init__(self, cfg: SweepConfig):
+    def __init__(self, cfg: SweepConfig, *, provenance: Provenance | None = None):
         self.cfg = cfg
+        self.provenance = provenance if provenance is not None else Provenance(cfg)
         self._model: Any = None
         self._model_label: str | None = None
         self._data: dict[str, Any] = {}
@@ -208,9 +213,19 @@ class _Job:
         self.done: list[UnitKey] = []
         self.failed: list[tuple[str, str]] = []
         self.shared_s: dict[str, float] = {}
+        #: unit -> the stale units it is computed from (pooled units under keep_stale)
+        self.stale_inputs: dict[UnitKey, list[str]] = {}
 
     def missing(self, analysis: str) -> bool:
-        return any(u.analysis == analysis and not self.store.has(u) for u in self.job.units)
+        """Whether a unit of ``analysis`` must be computed (missing, or stale and not kept)."""
+        return any(u.analysis == analysis and self.to_run(u) for u in self.job.units)
+
+    def to_run(self, key: UnitKey) -> bool:
+        return self.ctx.provenance.needs_run(self.store, key)
+
+    def fresh(self, key: UnitKey) -> bool:
+        """Whether ``key`` is stored and fresh (so it may be used as an input)."""
+        return self.ctx.provenance.state(self.store, key).status == "fresh"
 
     def key(self, analysis: str) -> UnitKey:
         return next(u for u in self.job.units if u.analysis == analysis)
@@ -221,10 +236,13 @@ class _Job:
     def save(self, key: UnitKey, payload: dict, seconds: float,
              arrays: dict[str, np.ndarray] | None = None) -> None:
         check = self.ctx.checks.get(key.model)
+        stale_inputs = self.stale_inputs.get(key, [])
         self.store.save(key, payload, config=_config_slice(self.ctx.cfg, key),
                         model_spec=self.ctx.cfg.model(key.model).spec, seed=self.ctx.cfg.seed,
                         timings={**self.shared_s, "analysis_s": round(seconds, 3)}, arrays=arrays,
-                        self_check=None if check is None or self.job.pooled else check.to_dict())
+                        self_check=None if check is None or self.job.pooled else check.to_dict(),
+                        provenance=self.ctx.provenance.record(key, stale_inputs=stale_inputs),
+                        stale=stale_inputs_reason(stale_inputs) if stale_inputs else None)
         self.done.append(key)
 
     def unit(self, analysis: str, compute: Callable[[], dict | tuple[dict, dict]]) -> None:
@@ -278,7 +296,7 @@ def _pararel_job(j: _Job) -> None:
     last, subj = acts["last"], acts["subject"]
 
     cons_key = j.key("consistency") if j.wanted("consistency") else None
-    if cons_key is not None and j.store.has(cons_key):
+    if cons_key is not None and j.fresh(cons_key):  # a stale (kept) one is not used as an input
         cons = ParaRelConsistency.from_dict(j.store.load(cons_key).payload)
     else:
         preds = j.timed("predict_s", lambda: predict_pararel(
@@ -390,15 +408,21 @@ def _becel_job(j: _Job) -> None:
 
 def _pool(j: _Job) -> None:
     """Units pooled over the prompts, from the stored per-prompt units (no model needed)."""
-    cfg = j.ctx.cfg
+    cfg, prov = j.ctx.cfg, j.ctx.provenance
     for key in j.job.units:
-        if j.store.has(key):
+        if not j.to_run(key):
             continue
         per_prompt = [UnitKey(key.model, key.dataset, key.analysis, p) for p in cfg.prompts]
-        absent = [str(k) for k in per_prompt if not j.store.has(k)]
+        states = {k: prov.state(j.store, k) for k in per_prompt}
+        absent = [str(k) for k, s in states.items() if s.status == "missing"]
         if absent:
             j.failed.append((str(key), "needs the per-prompt units " + ", ".join(absent)))
             continue
+        stale: dict[str, list[str]] = {}  # reason -> prompts (kept stale, or failed to recompute)
+        for k, s in states.items():
+            if s.status == "stale":
+                stale.setdefault(s.reason, []).append(str(k.prompt))
+        j.stale_inputs[key] = [f"prompt {', '.join(ps)}: {why}" for why, ps in stale.items()]
         units = [j.store.load(k) for k in per_prompt]
         j.unit(key.analysis, lambda: _POOLERS[(key.dataset, key.analysis)](j.ctx, units))
 
@@ -475,11 +499,13 @@ def run_job(ctx: Context, job: Any, store: ResultStore) -> tuple[list[UnitKey], 
         log.debug(traceback.format_exc())
         saved = {str(k) for k in j.done}
         j.failed += [(str(u), f"{type(e).__name__}: {e}") for u in job.units
-                     if str(u) not in saved and not store.has(u)]
+                     if str(u) not in saved and j.to_run(u)]
     return j.done, j.failed
 
 
-def ray_job(cfg: SweepConfig, job: Any, root: str) -> tuple[list[str], list[tuple[str, str]]]:
+def ray_job(cfg: SweepConfig, job: Any, root: str,
+            keep_stale: bool = False) -> tuple[list[str], list[tuple[str, str]]]:
     """The Ray task: one job in a worker process, results into the shared store."""
-    done, failed = run_job(Context(cfg), job, ResultStore(root))
+    ctx = Context(cfg, provenance=Provenance(cfg, keep_stale=keep_stale))
+    done, failed = run_job(ctx, job, ResultStore(root))
     return [str(k) for k in done], failed

@@ -49,6 +49,7 @@ import plotly.offline
 
 from interp import figures
 from interp.figures import fmt_interval, fmt_num, model_colors
+from interp.provenance import stale_note
 from interp.results import ResultStore, StoredUnit, package_versions
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,10 @@ class ReportContext:
         self.options = dict(options or {})
         self._units = list(store.iter_units())
         self.used: dict[str, StoredUnit] = {}
+        self.section_used: dict[str, StoredUnit] = {}  # the units the section being built read
+        #: relpath -> why, of the units a sweep found stale and kept (``meta["stale"]``)
+        self.stale: dict[str, str] = {u.key.relpath: u.meta["stale"] for u in self._units
+                                      if isinstance(u.meta.get("stale"), str)}
         by_model: dict[str, list[StoredUnit]] = {}
         for u in self._units:
             by_model.setdefault(u.key.model, []).append(u)
@@ -207,6 +212,7 @@ class ReportContext:
         out.sort(key=lambda u: (rank.get(u.key.model, len(rank)),) + u.key.sort_key())
         if mark_used:
             self.used.update((u.key.relpath, u) for u in out)
+            self.section_used.update((u.key.relpath, u) for u in out)
         return out
 
 
@@ -282,6 +288,7 @@ section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:.8rem
 section h2{font-size:1.25rem;margin:.3rem 0 .8rem}
 .absent{color:#7a5b00;background:#fff8e1;border-left:4px solid #f0b400;padding:.5rem .8rem}
 .failed{color:#8a1c1c;background:#fdecea;border-left:4px solid #d93025;padding:.5rem .8rem;white-space:pre-wrap}
+.stale{color:#7a3e00;background:#fff0e0;border-left:4px solid #e8710a;padding:.5rem .8rem;margin:.5rem 0}
 .notes{background:#eef5ff;border-left:4px solid #3b7dd8;padding:.5rem 1rem;margin:1rem 0}
 .note{font-size:.85rem;color:#555}
 .table-wrap{overflow-x:auto} table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
@@ -367,9 +374,10 @@ def _render(content: Content, sid: str, counter: list[int]) -> str:
 
 def _render_section(section: Section, ctx: ReportContext, strict: bool) -> tuple[str, str]:
     """(html, status) with status in {"ok", "absent", "failed"}."""
+    ctx.section_used = {}
     try:
         content = section.build(ctx)
-        body = _render(content, section.id, [0])
+        body = _stale_badge(ctx, ctx.section_used) + _render(content, section.id, [0])
         status = "absent" if isinstance(content, Absent) else "ok"
     except Exception as exc:  # a broken section must not lose the rest of the report
         if strict:
@@ -379,6 +387,25 @@ def _render_section(section: Section, ctx: ReportContext, strict: bool) -> tuple
         body, status = f'<pre class="failed">This section failed to build: {html.escape(tb)}</pre>', "failed"
     return (f'<section id="{html.escape(section.id)}" data-status="{status}">'
             f"<h2>{html.escape(section.title)}</h2>\n{body}\n</section>"), status
+
+
+def _stale_badge(ctx: ReportContext, relpaths: Iterable[str]) -> str:
+    """A visible note on the stale units among ``relpaths``: each distinct reason, with its units
+    in a collapsible list ("" if none)."""
+    by_reason: dict[str, list[str]] = {}
+    for p in sorted(set(relpaths)):
+        if p in ctx.stale:
+            by_reason.setdefault(ctx.stale[p], []).append(p)
+    if not by_reason:
+        return ""
+    n = sum(map(len, by_reason.values()))
+    items = "".join(
+        f"<li>{html.escape(stale_note(why))}: {len(ps)} unit(s) <details><summary>which</summary>"
+        + "".join(f"<code>{html.escape(p)}</code><br>" for p in ps) + "</details></li>"
+        for why, ps in by_reason.items())
+    return (f'<div class="stale"><strong>stale</strong>: {n} result unit(s) used here were kept '
+            "although the sweep's configuration changed since they were computed (--keep-stale)"
+            f"<ul>{items}</ul></div>")
 
 
 def _header(ctx: ReportContext, title: str, notes: Sequence[str]) -> str:
@@ -412,7 +439,7 @@ def _header(ctx: ReportContext, title: str, notes: Sequence[str]) -> str:
             f"reproduced with interp. Built {esc(_dt.datetime.now().strftime('%Y-%m-%d %H:%M'))} "
             f"from {esc(str(ctx.store.root))}.</p></header><main>"
             '<pre id="report-errors" hidden></pre>'
-            f"<h2>Models</h2>{models}{notes_html}{opts_html}")
+            f"<h2>Models</h2>{models}{notes_html}{_stale_badge(ctx, ctx.stale)}{opts_html}")
 
 
 def _options(ctx: ReportContext) -> list[list[str]]:

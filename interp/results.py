@@ -5,7 +5,7 @@ percent-encoded, so any label maps to one safe, distinct file name). It holds an
 
     {"format": "interp.results", "format_version": 1, "key": {...},
      "payload_sha256": "...", "meta": {config, model_spec, seed, timings, versions, created_at,
-     hostname, python}, "arrays": null | {"file": ..., "sha256": ..., "entries": {...}},
+     hostname, python, provenance, [stale]}, "arrays": null | {"file": ..., "sha256": ..., "entries": {...}},
      "payload": {...}}
 
 Guarantees:
@@ -329,12 +329,16 @@ class ResultStore:
         timings: Mapping[str, float],
         arrays: Mapping[str, np.ndarray] | None = None,
         self_check: Mapping[str, Any] | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        stale: str | None = None,
     ) -> Path:
         """Store ``payload`` (+ ``arrays``) for ``key`` atomically, replacing any previous version.
 
         ``config`` is the slice of the sweep config that determines this unit; ``timings`` are
         seconds per stage; ``self_check`` the model's passed self-check
-        (:class:`interp.selfcheck.SelfCheck`), kept in ``meta``. Returns the JSON path.
+        (:class:`interp.selfcheck.SelfCheck`); ``provenance`` its fingerprint and components
+        (:mod:`interp.provenance`); ``stale`` why it is known to be stale. All kept in ``meta``.
+        Returns the JSON path.
         """
         if not isinstance(key, UnitKey):
             raise ValueError(f"save: key must be a UnitKey, got {type(key).__name__}")
@@ -353,6 +357,10 @@ class ResultStore:
         }
         if self_check is not None:
             meta["self_check"] = normalize_json(dict(self_check), what=f"self-check of {key}")
+        if provenance is not None:
+            meta["provenance"] = normalize_json(dict(provenance), what=f"provenance of {key}")
+        if stale is not None:
+            meta["stale"] = str(stale)
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays_ref = self._save_arrays(key, arrays) if arrays else None
@@ -397,6 +405,20 @@ class ResultStore:
             if pattern.fullmatch(p.name) and p.name != keep:
                 with contextlib.suppress(OSError):
                     p.unlink()
+
+    def set_meta(self, key: UnitKey, name: str, value: Any) -> None:
+        """Set (or, with ``None``, remove) ``meta[name]`` of a stored unit, atomically; the payload
+        and arrays are untouched. KeyError if absent, :class:`CorruptUnit` if invalid."""
+        try:
+            env = self._read_envelope(key)
+        except FileNotFoundError:
+            raise KeyError(f"no stored unit {key} (looked for {self.path(key)})") from None
+        if value is None:
+            env["meta"].pop(name, None)
+        else:
+            env["meta"][name] = normalize_json(value, what=f"meta {name!r} of {key}")
+        text = json.dumps(env, ensure_ascii=False, allow_nan=True, indent=1)
+        _atomic_write_bytes(self.path(key), text.encode("utf-8"))
 
     def delete(self, key: UnitKey) -> bool:
         """Remove a unit (JSON and arrays); True if a file was removed."""
@@ -459,6 +481,17 @@ class ResultStore:
         except CorruptUnit as exc:
             return str(exc)
         return None
+
+    def meta(self, key: UnitKey) -> dict | None:
+        """The meta of a valid stored unit; None if absent or invalid (an invalid file is logged,
+        like :meth:`has`)."""
+        try:
+            return self._read_envelope(key)["meta"]
+        except FileNotFoundError:
+            return None
+        except CorruptUnit as exc:
+            log.warning("result store: ignoring invalid unit (will be recomputed): %s", exc)
+            return None
 
     def has(self, key: UnitKey) -> bool:
         """True only if the unit's file exists and validates; an invalid file is logged and

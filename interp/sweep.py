@@ -9,12 +9,14 @@ probe. Pooled units (``prompt="all"``) are computed from the stored per-prompt u
 
 Each unit is written atomically as soon as it is computed, so a sweep killed at any point and
 run again recomputes nothing that is stored, and ends with the same results as an
-uninterrupted run (every computation is seeded).
+uninterrupted run (every computation is seeded). A stored unit is reused only when what produced
+it is unchanged (:mod:`interp.provenance`); a *stale* one is recomputed, or kept on purpose with
+``keep_stale`` (``interp sweep --keep-stale``) and then marked in the report.
 
 Example:
     >>> from interp.config import load_config
     >>> cfg = load_config("configs/demo.toml")  # doctest: +SKIP
-    >>> print(format_plan(plan(cfg), ResultStore(cfg.output)))  # doctest: +SKIP
+    >>> print(format_plan(plan(cfg), ResultStore(cfg.output), cfg))  # doctest: +SKIP
     >>> run(cfg)  # doctest: +SKIP
 """
 
@@ -29,6 +31,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from interp.config import SweepConfig
+from interp.provenance import Provenance, UnitState
 from interp.results import ResultStore, UnitKey
 
 log = logging.getLogger(__name__)
@@ -57,11 +60,16 @@ class Job:
 
 @dataclass
 class SweepReport:
-    """What a sweep did: units computed, skipped (already stored) and failed, with reasons."""
+    """What a sweep did: units computed, skipped (already stored and fresh), stale (recomputed, or
+    kept with ``keep_stale``) and failed, with reasons."""
 
     computed: list[str] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: (unit, what changed) of the stale units recomputed (``keep_stale`` off)
+    stale: list[tuple[str, str]] = field(default_factory=list)
+    #: (unit, what changed) of the stale units kept on purpose (``keep_stale``)
+    kept_stale: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     #: model label -> its self-check (:class:`interp.selfcheck.SelfCheck`), local executor
     self_checks: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +77,11 @@ class SweepReport:
     def summary(self) -> str:
         s = (f"{len(self.computed)} units computed, {len(self.stored)} already stored, "
              f"{len(self.failed)} failed in {self.seconds:.1f} s")
+        if self.stale:
+            s += f"\n  {len(self.stale)} stale unit(s) recomputed (the plan says what changed)"
+        if self.kept_stale:
+            s += (f"\n  {len(self.kept_stale)} stale unit(s) kept (--keep-stale); the report "
+                  "marks them")
         for label, check in self.self_checks.items():
             s += (f"\n  self-check of {label}: {'passed' if check.passed else 'FAILED'} in "
                   f"{check.seconds:.1f} s ({check.n_prompts} prompts; "
@@ -102,30 +115,65 @@ def plan(cfg: SweepConfig) -> list[Job]:
     return jobs
 
 
-def pending(jobs: Sequence[Job], store: ResultStore) -> list[Job]:
-    """The jobs with at least one unit not (validly) stored."""
-    return [j for j in jobs if any(not store.has(u) for u in j.units)]
+def unit_states(jobs: Sequence[Job], store: ResultStore, cfg: SweepConfig | None = None, *,
+                provenance: Provenance | None = None) -> dict[UnitKey, UnitState]:
+    """The state of every unit of ``jobs``: missing, fresh or stale (with what changed), judged
+    by :class:`interp.provenance.Provenance` of ``cfg``. Without ``cfg`` (nor ``provenance``)
+    only presence is checked: every stored unit counts as fresh."""
+    if provenance is None and cfg is not None:
+        provenance = Provenance(cfg)
+    units = [u for j in jobs for u in j.units]
+    if provenance is None:
+        return {u: UnitState("fresh" if store.has(u) else "missing") for u in units}
+    return {u: provenance.state(store, u) for u in units}
 
 
-def format_plan(jobs: Sequence[Job], store: ResultStore) -> str:
-    """A human-readable plan: one line per job with its units and what is already stored."""
+def _to_run(state: UnitState, keep_stale: bool) -> bool:
+    return state.status == "missing" or (state.status == "stale" and not keep_stale)
+
+
+def pending(jobs: Sequence[Job], store: ResultStore, cfg: SweepConfig | None = None, *,
+            keep_stale: bool = False) -> list[Job]:
+    """The jobs with at least one unit missing (or invalid), or stale unless ``keep_stale``."""
+    states = unit_states(jobs, store, cfg)
+    return [j for j in jobs if any(_to_run(states[u], keep_stale) for u in j.units)]
+
+
+def format_plan(jobs: Sequence[Job], store: ResultStore, cfg: SweepConfig | None = None, *,
+                keep_stale: bool = False,
+                states: dict[UnitKey, UnitState] | None = None) -> str:
+    """A human-readable plan: one line per job with its units and what is already stored, and,
+    under it, its stale units with what changed (``stale: seed 0 -> 1``). Pass ``cfg`` to judge
+    staleness (see :func:`unit_states`)."""
+    states = states if states is not None else unit_states(jobs, store, cfg)
     lines = []
-    n_units = n_done = 0
+    n_units = n_fresh = n_stale = n_run = 0
     for j in jobs:
-        done = [u for u in j.units if store.has(u)]
+        run_here = [u for u in j.units if _to_run(states[u], keep_stale)]
+        stale = [u for u in j.units if states[u].status == "stale"]
         n_units += len(j.units)
-        n_done += len(done)
-        state = "done" if len(done) == len(j.units) else f"{len(j.units) - len(done)} to run"
+        n_fresh += sum(states[u].status == "fresh" for u in j.units)
+        n_stale += len(stale)
+        n_run += len(run_here)
+        state = f"{len(run_here)} to run" if run_here else "done"
         lines.append(f"  [{state:>8}] {j.name}: " + ", ".join(u.analysis for u in j.units))
-    head = f"plan: {len(jobs)} jobs, {n_units} units ({n_done} stored, {n_units - n_done} to run)"
+        by_reason: dict[str, list[str]] = {}
+        for u in stale:
+            by_reason.setdefault(states[u].reason, []).append(u.analysis)
+        how = "stale, kept" if keep_stale else "stale"
+        lines += [f"      {how}: {why} [{', '.join(names)}]" for why, names in by_reason.items()]
+    stale_part = (f", {n_stale} stale{' kept (--keep-stale)' if keep_stale else ''}"
+                  if n_stale else "")
+    head = (f"plan: {len(jobs)} jobs, {n_units} units ({n_fresh} stored{stale_part}, "
+            f"{n_run} to run)")
     return "\n".join([head, *lines])
 
 
-def _run_local(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
-               report: SweepReport, progress: bool, n_units: int) -> None:
+def _run_local(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: SweepReport,
+               progress: bool, n_units: int, provenance: Provenance) -> None:
     from interp.pipeline import Context, run_job
 
-    ctx = Context(cfg)
+    ctx = Context(cfg, provenance=provenance)
     bar = tqdm(total=n_units, desc="sweep", unit="unit", disable=not progress)
     try:
         for job in jobs:
@@ -146,7 +194,8 @@ def _next_model(jobs: Sequence[Job], job: Job) -> str | None:
 
 
 def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: SweepReport,
-             progress: bool, address: str | None, stored: set[str]) -> None:
+             progress: bool, address: str | None, to_run: set[UnitKey],
+             provenance: Provenance) -> None:
     try:
         import ray
     except ImportError:
@@ -160,7 +209,7 @@ def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: 
     # pooled units need the per-prompt units of every other job: run them last, locally
     per_prompt = [j for j in jobs if not j.pooled]
     pooled = [j for j in jobs if j.pooled]
-    refs = {remote.remote(cfg, j, str(store.root)): j for j in per_prompt}
+    refs = {remote.remote(cfg, j, str(store.root), provenance.keep_stale): j for j in per_prompt}
     bar = tqdm(total=len(refs), desc="sweep (ray)", unit="job", disable=not progress)
     while refs:
         ready, _ = ray.wait(list(refs), num_returns=1)
@@ -172,31 +221,58 @@ def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: 
         bar.update(1)
     bar.close()
     _run_local(cfg, pooled, store, report, progress,
-               sum(str(u) not in stored for j in pooled for u in j.units))
+               sum(u in to_run for j in pooled for u in j.units), provenance)
+
+
+def _sync_stale_marks(store: ResultStore, states: dict[UnitKey, UnitState]) -> None:
+    """Mark every stale stored unit with why (``meta["stale"]``, shown by the report), before
+    anything is recomputed (a unit whose recomputation fails stays marked), and unmark fresh ones
+    (a config reverted to the one they were computed under)."""
+    for u, s in states.items():
+        want = s.reason if s.status == "stale" else None
+        if s.status != "missing" and s.mark != want:
+            try:
+                store.set_meta(u, "stale", want)
+            except (KeyError, ValueError) as e:  # removed or corrupted meanwhile: it is recomputed
+                log.warning("could not update the stale mark of %s: %s", u, e)
 
 
 def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None,
-        progress: bool = True, only: Callable[[Job], bool] | None = None) -> SweepReport:
-    """Run every job with a missing unit; return what was computed, stored and failed.
+        progress: bool = True, only: Callable[[Job], bool] | None = None,
+        keep_stale: bool = False) -> SweepReport:
+    """Run every job with a unit to compute; return what was computed, stored, stale and failed.
+
+    A stored unit is reused only when its provenance equals today's (:mod:`interp.provenance`);
+    a *stale* one is recomputed, or kept with ``keep_stale`` (then marked in its meta, and so
+    in the report).
 
     Args:
         executor: ``"local"`` (default, no Ray import) or ``"ray"`` (one task per job, one GPU
             per task when the cluster has GPUs; results go to the same store).
         address: the Ray cluster address (default: start a local Ray instance).
         only: a filter on jobs (e.g. ``lambda j: j.model == "x"``).
+        keep_stale: keep stale units instead of recomputing them.
     """
     t0 = time.perf_counter()
     store = ResultStore(cfg.output)
     jobs = [j for j in plan(cfg) if only is None or only(j)]
     report = SweepReport()
-    report.stored = [str(u) for j in jobs for u in j.units if store.has(u)]  # validates each once
-    stored = set(report.stored)
-    todo = [j for j in jobs if any(str(u) not in stored for u in j.units)]
+    prov = Provenance(cfg, keep_stale=keep_stale)
+    states = unit_states(jobs, store, provenance=prov)  # validates each unit once
+    report.stored = [str(u) for u, s in states.items() if s.status == "fresh"]
+    stale = [(str(u), s.reason) for u, s in states.items() if s.status == "stale"]
+    if keep_stale:
+        report.kept_stale = stale
+    else:
+        report.stale = stale
+    _sync_stale_marks(store, states)
+    to_run = {u for u, s in states.items() if _to_run(s, keep_stale)}
+    todo = [j for j in jobs if any(u in to_run for u in j.units)]
     if executor == "local":
         _run_local(cfg, todo, store, report, progress,
-                   sum(str(u) not in stored for j in todo for u in j.units))
+                   sum(u in to_run for j in todo for u in j.units), prov)
     elif executor == "ray":
-        _run_ray(cfg, todo, store, report, progress, address, stored)
+        _run_ray(cfg, todo, store, report, progress, address, to_run, prov)
     else:
         raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
     report.seconds = time.perf_counter() - t0

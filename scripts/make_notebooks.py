@@ -289,7 +289,7 @@ again recomputes nothing that is stored. `format_plan` marks what is already in 
 directory. This is what `interp sweep configs/paper.toml --dry-run` prints."""),
     ("code", '''\
 jobs = plan(cfg)
-text = format_plan(jobs, ResultStore(cfg.output)).splitlines()
+text = format_plan(jobs, ResultStore(cfg.output), cfg).splitlines()
 print("\\n".join(text[:22]))
 print(f"  ... ({len(text) - 22} more jobs: the same for every IFT model)")'''),
     ("md", """\
@@ -358,7 +358,7 @@ raw["sweep"].update(output=str(workdir / "results"), dtype="float32", batch_size
                     wikipedia=str(demo_path("wikipedia")), wikipedia_offline=True,
                     notes=["Scaled-down run of configs/paper.toml: tiny random models, demo data."])
 small = from_dict(raw, base_dir=PAPER.parent, source="configs/paper.toml (scaled down)")
-print(format_plan(plan(small), ResultStore(small.output)))'''),
+print(format_plan(plan(small), ResultStore(small.output), small))'''),
     ("code", '''\
 small_report = run(small, progress=False)
 print(small_report.summary())

@@ -67,7 +67,7 @@ def test_plan_and_rerun_computes_nothing(tmp_path, demo_data):
     # per model: pararel 3 prompts + pooled, mrpc 3 + pooled, mmlu 3 + pooled
     assert len(jobs) == 2 * (4 + 4 + 4)
     store = ResultStore(cfg.output)
-    text = format_plan(jobs, store)
+    text = format_plan(jobs, store, cfg)
     assert text.startswith("plan: 24 jobs, 64 units (0 stored, 64 to run)")
     rep = run(cfg, progress=False)
     assert rep.failed == [], rep.summary()
