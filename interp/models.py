@@ -419,11 +419,24 @@ def _materialise_alias(alias: AliasSpec) -> Path:
     target = _alias_dir(alias)
     if (target / _MARKER).exists():
         return target
+    from interp.locking import file_lock, remove_leftovers
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # one process dequantises at a time; under the lock no other temporary directory is in use,
+    # so any left is from a killed run
+    with file_lock(target.parent / f".{alias.name}.lock",
+                   on_wait=lambda: log.info("waiting for another process dequantising %s", alias.name)):
+        if (target / _MARKER).exists():
+            return target
+        remove_leftovers(target.parent, f".{alias.name}.tmp-", max_age_s=0.0)
+        return _dequantise(alias, target)
+
+
+def _dequantise(alias: AliasSpec, target: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from safetensors.torch import save_model
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{alias.name}-") as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{alias.name}.tmp-") as tmp:
         tmpdir = Path(tmp)
         try:
             assert alias.locate is not None

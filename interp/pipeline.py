@@ -489,6 +489,8 @@ _RUNNERS: dict[str, Callable[[_Job], None]] = {
 def run_job(ctx: Context, job: Any, store: ResultStore) -> tuple[list[UnitKey], list[tuple[str, str]]]:
     """Compute the missing units of ``job``; return (units saved, [(unit, reason) failed])."""
     j = _Job(ctx, job, store)
+    if not any(j.to_run(u) for u in job.units):  # e.g. another sweep computed them meanwhile
+        return [], []
     try:
         if job.pooled:
             _pool(j)
@@ -503,9 +505,28 @@ def run_job(ctx: Context, job: Any, store: ResultStore) -> tuple[list[UnitKey], 
     return j.done, j.failed
 
 
+def locked_job(ctx: Context, job: Any, store: ResultStore
+               ) -> tuple[list[UnitKey], list[tuple[str, str]], list[str]]:
+    """:func:`run_job` holding the store's lock of ``job`` (two sweeps on one store never compute
+    one job at the same time); returns (saved, failed, units another sweep computed while this one
+    waited for the lock)."""
+    before = {u for u in job.units if ctx.provenance.needs_run(store, u)}
+
+    def waiting() -> None:
+        log.info("waiting for another sweep on %s to finish %s", store.root, job.name)
+    with store.lock(job.name, on_wait=waiting) as waited:
+        done, failed = run_job(ctx, job, store)
+    if not waited:
+        return done, failed, []
+    mine = {str(u) for u in done} | {u for u, _ in failed}
+    elsewhere = [str(u) for u in job.units if u in before and str(u) not in mine
+                 and not ctx.provenance.needs_run(store, u)]
+    return done, failed, elsewhere
+
+
 def ray_job(cfg: SweepConfig, job: Any, root: str,
-            keep_stale: bool = False) -> tuple[list[str], list[tuple[str, str]]]:
+            keep_stale: bool = False) -> tuple[list[str], list[tuple[str, str]], list[str]]:
     """The Ray task: one job in a worker process, results into the shared store."""
     ctx = Context(cfg, provenance=Provenance(cfg, keep_stale=keep_stale))
-    done, failed = run_job(ctx, job, ResultStore(root))
-    return [str(k) for k in done], failed
+    done, failed, elsewhere = locked_job(ctx, job, ResultStore(root))
+    return [str(k) for k in done], failed, elsewhere

@@ -52,7 +52,7 @@ import platform
 import re
 import socket
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -567,6 +567,16 @@ class ResultStore:
             if reason not in (None, "missing"):
                 out.append((key.relpath, reason))
         return out
+
+    def lock(self, name: str, *, on_wait: Callable[[], None] | None = None) -> Any:
+        """A context manager holding the store-wide lock ``name`` (e.g. a sweep job), so that two
+        sweeps on one store never compute the same job at the same time; it yields whether it had
+        to wait (then check again what is missing). A crash releases it
+        (:func:`interp.locking.file_lock`). Lock files live in the hidden ``.locks/``."""
+        from interp.locking import file_lock
+
+        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+        return file_lock(self.root / ".locks" / f"{digest}.lock", on_wait=on_wait)
 
     def cleanup(self, *, max_age_s: float = 3600.0) -> list[Path]:
         """Remove leftovers of killed writers older than ``max_age_s``: hidden ``*.tmp`` files and

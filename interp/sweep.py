@@ -73,6 +73,10 @@ class SweepReport:
     seconds: float = 0.0
     #: model label -> its self-check (:class:`interp.selfcheck.SelfCheck`), local executor
     self_checks: dict[str, Any] = field(default_factory=dict)
+    #: units another sweep on the same store computed while this one waited for their job
+    elsewhere: list[str] = field(default_factory=list)
+    #: leftovers of killed runs removed from the store before the sweep (temporary files, orphan arrays)
+    cleaned: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         s = (f"{len(self.computed)} units computed, {len(self.stored)} already stored, "
@@ -82,6 +86,10 @@ class SweepReport:
         if self.kept_stale:
             s += (f"\n  {len(self.kept_stale)} stale unit(s) kept (--keep-stale); the report "
                   "marks them")
+        if self.elsewhere:
+            s += f"\n  {len(self.elsewhere)} unit(s) computed meanwhile by another sweep on this store"
+        if self.cleaned:
+            s += f"\n  {len(self.cleaned)} leftover(s) of killed runs removed: {', '.join(self.cleaned)}"
         for label, check in self.self_checks.items():
             s += (f"\n  self-check of {label}: {'passed' if check.passed else 'FAILED'} in "
                   f"{check.seconds:.1f} s ({check.n_prompts} prompts; "
@@ -171,17 +179,18 @@ def format_plan(jobs: Sequence[Job], store: ResultStore, cfg: SweepConfig | None
 
 def _run_local(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: SweepReport,
                progress: bool, n_units: int, provenance: Provenance) -> None:
-    from interp.pipeline import Context, run_job
+    from interp.pipeline import Context, locked_job
 
     ctx = Context(cfg, provenance=provenance)
     bar = tqdm(total=n_units, desc="sweep", unit="unit", disable=not progress)
     try:
         for job in jobs:
             bar.set_postfix_str(job.name)
-            done, failed = run_job(ctx, job, store)
+            done, failed, elsewhere = locked_job(ctx, job, store)
             report.computed += [str(u) for u in done]
             report.failed += failed
-            bar.update(len(done) + len(failed))
+            report.elsewhere += elsewhere
+            bar.update(len(done) + len(failed) + len(elsewhere))
             ctx.release_unless(next_model=_next_model(jobs, job))
     finally:
         bar.close()
@@ -214,9 +223,10 @@ def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: 
     while refs:
         ready, _ = ray.wait(list(refs), num_returns=1)
         job = refs.pop(ready[0])
-        done, failed = ray.get(ready[0])
+        done, failed, elsewhere = ray.get(ready[0])
         report.computed += done
         report.failed += failed
+        report.elsewhere += elsewhere
         bar.set_postfix_str(job.name)
         bar.update(1)
     bar.close()
@@ -257,6 +267,7 @@ def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None
     store = ResultStore(cfg.output)
     jobs = [j for j in plan(cfg) if only is None or only(j)]
     report = SweepReport()
+    report.cleaned = [p.name for p in store.cleanup()]
     prov = Provenance(cfg, keep_stale=keep_stale)
     states = unit_states(jobs, store, provenance=prov)  # validates each unit once
     report.stored = [str(u) for u, s in states.items() if s.status == "fresh"]
