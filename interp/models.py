@@ -7,8 +7,8 @@
 * a local directory holding a Hugging Face checkpoint (``config.json`` + weights + tokenizer);
 * a Hugging Face hub id (``"meta-llama/Llama-2-7b-hf"``), loaded with ``transformers`` (set
   ``HF_HUB_OFFLINE=1`` to use only the local hub cache);
-* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama`` or ``gemma3``): a tiny random model built
-  from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
+* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama``, ``gemma3`` or ``falcon``): a tiny random
+  model built from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
 
 BOS handling: prompts are tokenized by the model's own tokenizer with ``add_special_tokens=True``,
 so a BOS token is prepended exactly when the tokenizer's configuration says so (Gemma: yes;
@@ -32,9 +32,10 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -320,9 +321,28 @@ def _load_hf(source: str, dtype: torch.dtype, device: torch.device) -> tuple[Any
     return hf, tok
 
 
+#: callables ``fn(hf_model, tokenizer)`` run just before the bridge wraps a Hugging Face model
+#: (:func:`observe_boot`)
+_BOOT_OBSERVERS: list[Callable[[Any, Any], None]] = []
+
+
+@contextmanager
+def observe_boot(fn: Callable[[Any, Any], None]) -> Iterator[None]:
+    """Within the block, call ``fn(hf_model, tokenizer)`` on every model that is loaded, just
+    before the bridge wraps it. The bridge replaces the model's modules in place, so this is
+    the last moment the model is Hugging Face's own (:mod:`interp.check` records its outputs)."""
+    _BOOT_OBSERVERS.append(fn)
+    try:
+        yield
+    finally:
+        _BOOT_OBSERVERS.remove(fn)
+
+
 def _boot(source: str, hf: Any, tok: Any, device: torch.device, dtype: torch.dtype) -> Any:
     from transformer_lens.model_bridge import TransformerBridge
 
+    for observe in tuple(_BOOT_OBSERVERS):
+        observe(hf, tok)
     # interp tokenizes with ``tok`` itself and never uses the bridge's ``to_tokens``. The bridge
     # gets a copy, marked as BOS-adding, so that it neither mutates ``tok`` (padding side, pad
     # token) nor reloads a tokenizer from ``source`` (which fails for in-memory tokenizers).
@@ -361,7 +381,7 @@ def load_model(
         False
     """
     if spec.startswith("tiny:"):
-        return _tiny(spec, name)
+        return _tiny(spec, name, is_chat)
     dev = torch.device(device) if device is not None else default_device()
     dt = resolve_dtype(dtype, dev)
     alias = ALIASES.get(spec)
@@ -393,8 +413,10 @@ def load_model(
     return Model(bridge=bridge, tokenizer=tok, spec=spec, name=label, is_chat=bool(is_chat))
 
 
-def _tiny(spec: str, name: str | None) -> Model:
-    """``tiny:<arch>[-chat][-seed<N>]``: a tiny random model (tests, notebooks, dry runs)."""
+def _tiny(spec: str, name: str | None, is_chat: bool | None = None) -> Model:
+    """``tiny:<arch>[-chat][-seed<N>]``: a tiny random model (tests, notebooks, dry runs);
+    ``-chat`` gives its tokenizer a chat template and, unless ``is_chat`` says otherwise, makes
+    it an IFT model."""
     from interp.testing import tiny_model
 
     parts = spec[len("tiny:"):].split("-")
@@ -402,6 +424,8 @@ def _tiny(spec: str, name: str | None) -> Model:
     seed = next((int(o[4:]) for o in opts if o.startswith("seed") and o[4:].isdigit()), 0)
     model = tiny_model(arch, chat="chat" in opts, seed=seed)
     model.spec, model.name = spec, name or spec
+    if is_chat is not None:
+        model.is_chat = is_chat
     return model
 
 
