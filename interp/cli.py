@@ -4,6 +4,7 @@
     interp sweep CONFIG [--executor local|ray] [--address ADDR] [--dry-run] [--keep-stale]
     interp report RESULTS_DIR [-o report.html]
     interp models
+    interp check MODEL [--chat|--base] [--device DEV] [--dtype DTYPE]
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ def _cmd_models(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(a: argparse.Namespace) -> int:
+    from interp.check import check
+
+    report = check(a.model, chat=a.chat, device=a.device, dtype=a.dtype)
+    print(report.format())
+    return 0 if report.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="interp", description="Does instruction tuning make a "
                                  "language model more consistent, and why?")
@@ -115,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="list the offline model aliases")
     m.set_defaults(fn=_cmd_models)
+
+    c = sub.add_parser("check", help="conformance report of a model spec before a sweep uses it "
+                       "(exit 1 on any failed check)")
+    c.add_argument("model", help="an offline alias, a checkpoint directory, a hub id or tiny:<arch>")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--chat", dest="chat", action="store_const", const=True, default=None,
+                     help="use the chat (IFT) prompt format")
+    fmt.add_argument("--base", dest="chat", action="store_const", const=False,
+                     help="use the base (plain text) prompt format")
+    c.add_argument("--device", default=None, help="default: CUDA, then MPS, then CPU")
+    c.add_argument("--dtype", default=None, help="default: float32 on CPU, bfloat16 elsewhere")
+    c.set_defaults(fn=_cmd_check)
     return ap
 
 

@@ -7,8 +7,8 @@
 * a local directory holding a Hugging Face checkpoint (``config.json`` + weights + tokenizer);
 * a Hugging Face hub id (``"meta-llama/Llama-2-7b-hf"``), loaded with ``transformers`` (set
   ``HF_HUB_OFFLINE=1`` to use only the local hub cache);
-* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama`` or ``gemma3``): a tiny random model built
-  from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
+* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama``, ``gemma3`` or ``falcon``): a tiny random
+  model built from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
 
 BOS handling: prompts are tokenized by the model's own tokenizer with ``add_special_tokens=True``,
 so a BOS token is prepended exactly when the tokenizer's configuration says so (Gemma: yes;
@@ -34,9 +34,10 @@ import re
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -269,7 +270,7 @@ def _unknown_spec_message(spec: str) -> str:
 
 
 #: The architectures of ``tiny:<arch>[-chat][-seed<N>]`` models (see :mod:`interp.testing`).
-TINY_ARCHS: tuple[str, ...] = ("llama", "gemma3")
+TINY_ARCHS: tuple[str, ...] = ("llama", "gemma3", "falcon")
 _TINY_NAMES = tuple(f"tiny:{a}{c}" for a in TINY_ARCHS for c in ("", "-chat"))
 #: One part of a Hugging Face hub id: letters, digits, "-", "_", "." (not first or last).
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -481,9 +482,48 @@ def _load_hf(source: str, dtype: torch.dtype, device: torch.device) -> tuple[Any
     return hf, tok
 
 
+#: callables ``fn(hf_model, tokenizer)`` run just before the bridge wraps a Hugging Face model
+#: (:func:`observe_boot`)
+_BOOT_OBSERVERS: list[Callable[[Any, Any], None]] = []
+
+
+@contextmanager
+def observe_boot(fn: Callable[[Any, Any], None]) -> Iterator[None]:
+    """Within the block, call ``fn(hf_model, tokenizer)`` on every model that is loaded, just
+    before the bridge wraps it. The bridge replaces the model's modules in place, so this is
+    the last moment the model is Hugging Face's own (:mod:`interp.check` records its outputs)."""
+    _BOOT_OBSERVERS.append(fn)
+    try:
+        yield
+    finally:
+        _BOOT_OBSERVERS.remove(fn)
+
+
+def known_wrong(config: Any) -> str | None:
+    """Why the installed TransformerLens bridge is known to compute this configuration wrongly
+    (None if it is not): such models are refused rather than analysed with wrong numbers that
+    every internal consistency check would pass.
+
+    >>> from transformers import FalconConfig
+    >>> known_wrong(FalconConfig(alibi=True)) is not None, known_wrong(FalconConfig()) is None
+    (True, True)
+    """
+    if getattr(config, "model_type", None) == "falcon" and getattr(config, "alibi", False):
+        return ("Falcon with ALiBi positions (alibi=True, e.g. Falcon-RW): TransformerLens 4.3's bridge "
+                "loses the ALiBi bias, so its logits differ from the Hugging Face model's (relative error "
+                "about 5e-2) while every fast path agrees with the wrong forward")
+    return None
+
+
 def _boot(source: str, hf: Any, tok: Any, device: torch.device, dtype: torch.dtype) -> Any:
     from transformer_lens.model_bridge import TransformerBridge
 
+    for observe in tuple(_BOOT_OBSERVERS):
+        observe(hf, tok)
+    wrong = known_wrong(hf.config)
+    if wrong is not None:
+        raise ModelLoadError(f"{source}: not supported: {wrong}. `interp check` compares a model with "
+                             "its Hugging Face forward before you spend compute on it.")
     # interp tokenizes with ``tok`` itself and never uses the bridge's ``to_tokens``. The bridge
     # gets a copy, marked as BOS-adding, so that it neither mutates ``tok`` (padding side, pad
     # token) nor reloads a tokenizer from ``source`` (which fails for in-memory tokenizers).
@@ -524,7 +564,7 @@ def load_model(
     """
     resolved = resolve_spec(spec)
     if resolved.kind == "tiny":
-        return _tiny(resolved, name)
+        return _tiny(resolved, name, is_chat)
     dev = torch.device(device) if device is not None else default_device()
     dt = resolve_dtype(dtype, dev)
     alias = resolved.alias
@@ -550,12 +590,16 @@ def load_model(
     return Model(bridge=bridge, tokenizer=tok, spec=spec, name=label, is_chat=bool(is_chat))
 
 
-def _tiny(resolved: ResolvedSpec, name: str | None) -> Model:
-    """``tiny:<arch>[-chat][-seed<N>]``: a tiny random model (tests, notebooks, dry runs)."""
+def _tiny(resolved: ResolvedSpec, name: str | None, is_chat: bool | None = None) -> Model:
+    """``tiny:<arch>[-chat][-seed<N>]``: a tiny random model (tests, notebooks, dry runs);
+    ``-chat`` gives its tokenizer a chat template and, unless ``is_chat`` says otherwise, makes
+    it an IFT model."""
     from interp.testing import tiny_model
 
     model = tiny_model(resolved.source, chat=resolved.chat, seed=resolved.seed)
     model.spec, model.name = resolved.spec, name or resolved.spec
+    if is_chat is not None:
+        model.is_chat = is_chat
     return model
 
 

@@ -153,9 +153,9 @@ def _check_capture(model: Model, prompts: Sequence[str], atol: float) -> Check:
         n = last[i]
         # hidden_states[l] for l < L is the residual before block l; the last entry is final-normed
         errs = {
-            "resid": _error(acts.resid[i, :L], torch.stack([h[i, n] for h in hs[:L]])),
-            "final": _error(acts.final[i], hs[L][i, n]),
-            "logits": _error(acts.logits[i], logits[i, column[n]]),
+            "resid": relative_error(acts.resid[i, :L], torch.stack([h[i, n] for h in hs[:L]])),
+            "final": relative_error(acts.final[i], hs[L][i, n]),
+            "logits": relative_error(acts.logits[i], logits[i, column[n]]),
         }
         kind, err = max(errs.items(), key=lambda kv: kv[1])
         if not err <= worst:
@@ -165,7 +165,12 @@ def _check_capture(model: Model, prompts: Sequence[str], atol: float) -> Check:
                  f"(tolerance {atol:g}) over {len(prompts)} prompts", where if not ok else "")
 
 
-def _error(got: torch.Tensor, want: torch.Tensor) -> float:
+def tolerance(model: Model) -> float:
+    """The comparisons' tolerance: :data:`ATOL` in float32, 5e-2 in half precision."""
+    return ATOL if model.dtype == torch.float32 else 5e-2
+
+
+def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     """Largest difference, relative to each vector's largest entry when that exceeds 1 (float32
     keeps ~7 digits: Gemma-3's residual stream reaches 1e4, so absolute 1e-3 is float noise)."""
     scale = want.abs().amax(dim=-1, keepdim=True).clamp(min=1.0)
@@ -215,7 +220,7 @@ def _check_letters(model: Model, prompts: Sequence[str]) -> Check:
     return Check("letters", True, f"{len(prompts)} prompts: one token per letter")
 
 
-def _guard(name: str, check: Callable[..., Check], *args: Any) -> Check:
+def guard(name: str, check: Callable[..., Check], *args: Any) -> Check:
     """Run a check; an error inside it (e.g. a cache that stays empty) fails that check."""
     try:
         return check(*args)
@@ -243,20 +248,20 @@ def verify(model: Model, prompts: Mapping[str, Sequence[str]], *,
     from interp.results import package_versions
 
     t0 = time.perf_counter()
-    tol = atol if atol is not None else (ATOL if model.dtype == torch.float32 else 5e-2)
+    tol = atol if atol is not None else tolerance(model)
     every = [p for ps in prompts.values() for p in ps] + list(letters)
     if not every:
         raise ValueError("self-check: no sample prompts")
-    checks = [_guard("bos_once", _check_bos, model, every),
-              _guard("capture", _check_capture, model, every, tol)]
+    checks = [guard("bos_once", _check_bos, model, every),
+              guard("capture", _check_capture, model, every, tol)]
     answer = {k: v for k, v in (candidates or {}).items() if prompts.get(k)}
     if answer:
-        results = [_guard("answer_tokens", _check_answers, model, prompts[k], c, tol)
+        results = [guard("answer_tokens", _check_answers, model, prompts[k], c, tol)
                    for k, c in answer.items()]
         bad = [r for r in results if not r.passed]
         checks.append(bad[0] if bad else Check("answer_tokens", True, "; ".join(
             r.detail for r in results)))
     if letters:
-        checks.append(_guard("letters", _check_letters, model, letters))
+        checks.append(guard("letters", _check_letters, model, letters))
     return SelfCheck(model.name, checks, package_versions(), round(time.perf_counter() - t0, 3),
                      n_prompts=len(every), cache_reused=cache_works(model))

@@ -70,7 +70,9 @@ def tiny_model(arch: str = "llama", *, chat: bool = True, add_bos: bool = True,
     """A randomly initialised model of family ``arch`` (one of :data:`interp.models.TINY_ARCHS`).
 
     Gemma-3 has post-attention / post-MLP norms, so its ``attn_out`` / ``mlp_out`` differ from
-    the raw sublayer outputs: a good test of the residual decomposition.
+    the raw sublayer outputs: a good test of the residual decomposition. Falcon (as Falcon-7B:
+    rotary positions, multi-query attention, no biases) has a parallel block: attention and MLP
+    read the same normed input and both outputs are added to the residual at once.
     """
     tok = tiny_tokenizer(add_bos=add_bos, chat=chat)
     torch.manual_seed(seed)
@@ -99,6 +101,15 @@ def tiny_model(arch: str = "llama", *, chat: bool = True, add_bos: bool = True,
             for name, p in hf.named_parameters():
                 if "norm" in name:
                     p.normal_(0.0, 0.5)
+    elif arch == "falcon":
+        from transformers import FalconConfig, FalconForCausalLM
+
+        cfg = FalconConfig(hidden_size=d_model, num_hidden_layers=n_layers, num_attention_heads=4,
+                           vocab_size=vocab, parallel_attn=True, new_decoder_architecture=False,
+                           multi_query=True, alibi=False, bias=False,
+                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                           pad_token_id=tok.pad_token_id)
+        hf = FalconForCausalLM(cfg)
     else:
         raise ValueError(f"unknown tiny architecture {arch!r}; use one of {TINY_ARCHS}")
     hf.eval()

@@ -120,3 +120,10 @@ def family(name: str) -> Family:
     oracle = copy.deepcopy(hf)
     model = from_hf(hf, tok, name=f"tiny-{name}", is_chat=False)
     return Family(name, model, oracle, layers, added)
+
+
+def save(fam: Family, path: Path) -> Path:
+    """A checkpoint directory (config, weights, tokenizer) of the family's untouched model."""
+    fam.oracle.save_pretrained(path)
+    fam.model.tokenizer.save_pretrained(path)
+    return path
