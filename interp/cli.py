@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sweep", help="plan and run the missing units of a sweep config (TOML)")
-    s.add_argument("config")
-    s.add_argument("--executor", choices=("local", "ray"), default="local")
+    s.add_argument("config", help="the sweep's TOML file (see configs/demo.toml, configs/paper.toml)")
+    s.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: one process, jobs in order (default); ray: one Ray task per job")
     s.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
     s.add_argument("--dry-run", action="store_true",
                    help="print the plan and check every model spec (no weights are loaded)")
@@ -108,18 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=_cmd_sweep)
 
     r = sub.add_parser("report", help="write the self-contained HTML report of a results dir")
-    r.add_argument("results_dir")
-    r.add_argument("-o", "--output", default="report.html")
+    r.add_argument("results_dir", help="the sweep's output directory (its [sweep] output)")
+    r.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default: report.html)")
     r.add_argument("--note", action="append", help="a note shown at the top (repeatable)")
     r.set_defaults(fn=_cmd_report)
 
     d = sub.add_parser("demo", help="run the offline demo sweep (two small models) and report")
-    d.add_argument("-o", "--output", default="report.html")
-    d.add_argument("--results", default="results/demo")
+    d.add_argument("-o", "--output", default="report.html", help="the HTML report to write (default: report.html)")
+    d.add_argument("--results", default="results/demo",
+                   help="where the demo's results are stored (default: results/demo; rerunning resumes)")
     d.add_argument("--real-data", default=None,
                    help="a directory with the real PARAREL/MRPC/MMLU/BECEL (e.g. ../shared/data):"
                         " small subsets of them are used instead of the demo data")
-    d.add_argument("--executor", choices=("local", "ray"), default="local")
+    d.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: one process (default); ray: one Ray task per job")
     d.set_defaults(fn=_cmd_demo)
 
     m = sub.add_parser("models", help="list the offline model aliases")

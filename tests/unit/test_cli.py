@@ -122,3 +122,16 @@ def test_report_refuses_an_unwritable_output_before_rendering(tmp_path, capsys, 
     assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path)]) == 2
     assert f"cannot write the report to '{tmp_path}': it is a directory" in capsys.readouterr().err
     assert rendered == []
+
+
+def test_every_cli_option_has_help() -> None:
+    """Every argument of every subcommand says what it is (issue: CLI options without help)."""
+    import argparse
+
+    from interp.cli import build_parser
+
+    ap = build_parser()
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {act.dest}" for name, p in sub.choices.items() for act in p._actions
+               if not isinstance(act, argparse._HelpAction) and not act.help]
+    assert missing == []
