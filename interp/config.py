@@ -225,8 +225,9 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
     if cfg.lens not in ("raw", "normed"):
         raise ConfigError(f"{where}: [sweep] lens must be 'raw' (E h, the paper's) or 'normed' "
                           f"(final norm, then E); got {cfg.lens!r}")
-    if cfg.representation not in ("post_norm", "pre_norm"):
-        raise ConfigError(f"{where}: representation must be 'post_norm' or 'pre_norm'")
+    if cfg.representation not in ("post_norm", "pre_norm", "encoder_mean"):
+        raise ConfigError(f"{where}: representation must be 'post_norm', 'pre_norm' or "
+                          "'encoder_mean' (encoder-decoder models only)")
     return cfg
 
 
