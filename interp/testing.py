@@ -93,9 +93,13 @@ def tiny_t5_tokenizer() -> Any:
                                    unk_token="<unk>", padding_side="right")
 
 
-def _tiny_t5(tok: Any, arch: str, n_layers: int, d_model: int) -> Any:
+def tiny_t5_hf(arch: str = "t5", *, n_layers: int = 2, d_model: int = 32, seed: int = 0) -> Any:
+    """The raw Hugging Face ``T5ForConditionalGeneration`` of :func:`tiny_model` (not wrapped by
+    the bridge, e.g. to ``save_pretrained`` it with :func:`tiny_t5_tokenizer` into a directory)."""
     from transformers import T5Config, T5ForConditionalGeneration
 
+    tok = tiny_t5_tokenizer()
+    torch.manual_seed(seed)
     gated = arch == "t5"
     cfg = T5Config(vocab_size=len(tok), d_model=d_model, d_kv=d_model // 4, d_ff=2 * d_model,
                    num_layers=n_layers, num_decoder_layers=n_layers + 1, num_heads=4,
@@ -128,10 +132,9 @@ def tiny_model(arch: str = "llama", *, chat: bool = True, add_bos: bool = True,
     3's IFT prompts as plain text (:data:`interp.models.PLAIN_FORMAT`).
     """
     if arch in ("t5", "t5tied"):
-        tok = tiny_t5_tokenizer()
-        torch.manual_seed(seed)
-        hf = _tiny_t5(tok, arch, n_layers, d_model).eval()
-        return from_hf(hf, tok, name=f"tiny-{arch}{'-chat' if chat else ''}", is_chat=chat)
+        hf = tiny_t5_hf(arch, n_layers=n_layers, d_model=d_model, seed=seed).eval()
+        return from_hf(hf, tiny_t5_tokenizer(), name=f"tiny-{arch}{'-chat' if chat else ''}",
+                       is_chat=chat)
     tok = tiny_tokenizer(add_bos=add_bos, chat=chat)
     torch.manual_seed(seed)
     vocab = len(tok)
