@@ -7,7 +7,7 @@
 * a local directory holding a Hugging Face checkpoint (``config.json`` + weights + tokenizer);
 * a Hugging Face hub id (``"meta-llama/Llama-2-7b-hf"``), loaded with ``transformers`` (set
   ``HF_HUB_OFFLINE=1`` to use only the local hub cache);
-* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama``, ``gemma3``, ``t5`` or ``t5-plain``): a tiny
+* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama``, ``gemma3``, ``t5`` or ``t5tied``): a tiny
   random model built from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
 
 Causal language models and encoder-decoder language models (``T5ForConditionalGeneration``,
