@@ -273,7 +273,9 @@ def capture(
     Encoder-decoder models (T5, FlanT5): the prompt is the encoder's input; ``"last"`` keeps the
     decoder's first position (decoder layers; ``attn_out`` = self- plus cross-attention, with
     ``cross_attn_out`` apart), other positions keep encoder tokens (encoder layers, no logits);
-    every :class:`Activations` also carries ``encoder_mean``. See :mod:`interp.seq2seq`.
+    every :class:`Activations` also carries ``encoder_mean``; ``token_index`` of a "last" set is
+    the query's last encoder token (before T5's ``</s>``). ``share_prefix`` does not apply (no
+    key/value cache is used). See :mod:`interp.seq2seq`.
 
     Returns:
         :class:`Activations` (or ``{name: Activations}`` for a mapping of positions).

@@ -37,7 +37,9 @@ the input alone that the decoder has not yet read, and the common way to embed t
 the answer position, so it is part of what attention writes there; ``cross_attn_out`` keeps the
 cross-attention part alone (self-attention = ``attn_out - cross_attn_out``). f_l (``mlp_out``) is
 the decoder MLP's update. ``resid_post = resid_pre + attn_out + mlp_out`` holds exactly (tested).
-:attr:`Model.n_layers` is the decoder's depth. The logit lens (:mod:`interp.lens`) applies the
+:attr:`Model.n_layers` is the decoder's depth. Fig. 3's footnote 6 (pairs whose last token
+differs) compares the query's last encoder token before ``</s>`` (``token_index``: every decoder
+input is the same start token). The logit lens (:mod:`interp.lens`) applies the
 decoder's final norm and the model's own unembedding (with T5's ``d_model ** -0.5`` output scale
 where the config has it).
 
@@ -64,6 +66,12 @@ only) target token (``"A"`` -> ``▁A`` for T5).
 **BECEL.** Probe features: the outermost representation above. Fine-tuning
 (:func:`interp.analyses.finetune.finetune_classifier`) works too: the head reads the decoder's
 final-normed first position, the encoder reading the example's text.
+
+**Other encoder-decoders.** ``load_model`` accepts every encoder-decoder LM class the bridge
+supports, but only T5 (``T5ForConditionalGeneration``, original and v1.1 / FlanT5 variants) is
+tested; the hook names used (``decoder_blocks.{l}.hook_cross_attn_out``, ``encoder_ln_final``,
+``decoder_ln_final``) and the unembedding are T5's, and the sweep's self-check (capture against a
+plain Hugging Face forward) stops any model for which they are not right.
 
 **Checks.** The self-check compares :func:`capture_encoder_decoder` (batched, padded, stopped at
 the decoder's final norm) with a plain Hugging Face forward of each prompt alone, and the pruned
