@@ -84,6 +84,13 @@ class Activations:
         logits: the model's final logits at the kept position (``None`` if not requested).
         token_index: index of the kept token in each prompt's (unpadded) token list.
         tokens: each prompt's token ids.
+        cross_attn_out: encoder-decoder only: the cross-attention part of ``attn_out`` (which
+            is self- plus cross-attention there); ``None`` for a causal model.
+        encoder_mean: encoder-decoder only: the encoder's final-normed output mean-pooled over
+            the prompt's tokens (``representation="encoder_mean"``); ``None`` for a causal model.
+
+    For an encoder-decoder the kept "last" position is the decoder's first position and the
+    layers are the decoder's (see :mod:`interp.seq2seq`).
     """
 
     resid: Float[Tensor, "n n_layers_plus_1 d_model"] | None
@@ -93,6 +100,8 @@ class Activations:
     logits: Float[Tensor, "n d_vocab"] | None
     token_index: Int[Tensor, " n"]
     tokens: list[list[int]] = field(repr=False)
+    cross_attn_out: Float[Tensor, "n n_layers d_model"] | None = None
+    encoder_mean: Float[Tensor, "n d_model"] | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -119,6 +128,7 @@ class Activations:
             resid=pick(self.resid), attn_out=pick(self.attn_out), mlp_out=pick(self.mlp_out),
             final=self.final[idx], logits=pick(self.logits), token_index=self.token_index[idx],
             tokens=[self.tokens[i] for i in idx.tolist()],
+            cross_attn_out=pick(self.cross_attn_out), encoder_mean=pick(self.encoder_mean),
         )
 
 
@@ -282,6 +292,10 @@ def tokenize_prompts(model: Model, prompts: Sequence[str | Sequence[int]]) -> li
 
 def unembed(model: Model, final: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_vocab"]:
     """Logits of already final-normed vectors, exactly as the model computes them."""
+    if model.is_encoder_decoder:
+        from interp.seq2seq import unembed as unembed_decoder
+
+        return unembed_decoder(model, final)
     x = final.to(model.device, model.dtype)
     logits = model.bridge.unembed(x)
     cap = getattr(model.hf_model.config, "final_logit_softcapping", None)
@@ -291,7 +305,12 @@ def unembed(model: Model, final: Float[Tensor, "n d_model"]) -> Float[Tensor, "n
 
 
 def final_norm(model: Model, resid: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_model"]:
-    """The model's final normalisation applied to residual-stream vectors."""
+    """The model's final normalisation applied to residual-stream vectors (an
+    encoder-decoder's: the decoder's final norm)."""
+    if model.is_encoder_decoder:
+        from interp.seq2seq import final_norm as decoder_final_norm
+
+        return decoder_final_norm(model, resid)
     return model.bridge.ln_final(resid.to(model.device, model.dtype))
 
 
@@ -328,6 +347,13 @@ def capture(
             and reuse its key/value cache, when every kept position lies after it and the
             model's cache works (:mod:`interp.kv_cache`; checked after every batch).
 
+    Encoder-decoder models (T5, FlanT5): the prompt is the encoder's input; ``"last"`` keeps the
+    decoder's first position (decoder layers; ``attn_out`` = self- plus cross-attention, with
+    ``cross_attn_out`` apart), other positions keep encoder tokens (encoder layers, no logits);
+    every :class:`Activations` also carries ``encoder_mean``; ``token_index`` of a "last" set is
+    the query's last encoder token (before T5's ``</s>``). ``share_prefix`` does not apply (no
+    key/value cache is used). See :mod:`interp.seq2seq`.
+
     Returns:
         :class:`Activations` (or ``{name: Activations}`` for a mapping of positions).
 
@@ -350,6 +376,11 @@ def capture(
     sets, as_mapping = _normalise_positions(positions, len(ids))
     names = list(sets)
     keep_of, logit_sets = _normalise_keep(keep, logits, names, as_mapping)
+    if model.is_encoder_decoder:  # a separate path (interp.seq2seq); the causal one is below
+        from interp.seq2seq import capture_encoder_decoder
+
+        return capture_encoder_decoder(model, prompts, ids, sets, keep_of, logit_sets,
+                                       as_mapping, batch_size, progress)
     kinds = [k for k in _KEEPABLE if any(k in keep_of[name] for name in names)]
     # per kind, the position sets (columns of ``tok_index``) that keep it
     sel = {k: [s for s, name in enumerate(names) if k in keep_of[name]] for k in kinds}

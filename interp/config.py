@@ -66,7 +66,7 @@ DATASETS = tuple(ANALYSES)
 #: key: the values its items take).
 CHOICES: dict[str, tuple[Any, ...]] = {
     "kind": ("base", "ift"),
-    "representation": ("post_norm", "pre_norm"),
+    "representation": ("post_norm", "pre_norm", "encoder_mean"),
     "lens": ("raw", "normed"),
     "dtype": tuple(DTYPES),
     "prompts": (0, 1, 2),

@@ -126,6 +126,10 @@ def cache_works(model: Any) -> bool:
     flag = getattr(model, "_cache_works", None)
     if flag is not None:
         return flag
+    if getattr(model, "is_encoder_decoder", False):
+        # interp.seq2seq reuses the encoder's output, not a key/value cache: nothing to probe
+        model._cache_works = False
+        return False
     hf = model.hf_model
     ids = model.tokenize("The capital of France is Paris, and")[:6]
     ids = ids + [ids[-1]] * (6 - len(ids))

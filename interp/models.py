@@ -7,8 +7,16 @@
 * a local directory holding a Hugging Face checkpoint (``config.json`` + weights + tokenizer);
 * a Hugging Face hub id (``"meta-llama/Llama-2-7b-hf"``), loaded with ``transformers`` (set
   ``HF_HUB_OFFLINE=1`` to use only the local hub cache);
-* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama``, ``gemma3`` or ``falcon``): a tiny random
-  model built from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
+* ``tiny:<arch>[-chat][-seed<N>]`` (``arch`` = ``llama``, ``gemma3``, ``falcon``, ``t5`` or ``t5tied``): a tiny
+  random model built from a config, for tests and dry runs of a sweep (see :mod:`interp.testing`).
+
+Causal language models and encoder-decoder language models (``T5ForConditionalGeneration``,
+FlanT5; any seq2seq LM TransformerLens's bridge supports) load; a checkpoint whose config says
+``is_encoder_decoder`` is loaded with ``AutoModelForSeq2SeqLM`` (:attr:`Model.is_encoder_decoder`;
+how its analyses are defined: :mod:`interp.seq2seq`). Any other model class (an encoder-only
+masked LM, a classifier) fails here with a message naming its architecture and what is supported
+(:func:`check_architecture`); a local directory that exists but is not a usable checkpoint says
+what is wrong with it (no config.json, unknown architecture, no weights, no tokenizer).
 
 BOS handling: prompts are tokenized by the model's own tokenizer with ``add_special_tokens=True``,
 so a BOS token is prepended exactly when the tokenizer's configuration says so (Gemma: yes;
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import importlib.util
 import json
 import logging
@@ -50,6 +59,11 @@ _MARKER = "interp_alias.json"
 #: The dialogue format of the paper's IFT models (open-instruct / Tulu), used for a chat model
 #: whose tokenizer has no chat template.
 TULU_FORMAT = "<|user|>\n{user}\n<|assistant|>\n"
+
+#: The prompt format of an instruction-tuned encoder-decoder without a chat template (FlanT5):
+#: Table 3's IFT prompts as plain text (the instruction and the query in the encoder input, no
+#: dialogue markers), as FlanT5 was tuned on plain instruction text.
+PLAIN_FORMAT = "{user}\n"
 
 
 class ModelLoadError(ValueError):
@@ -133,7 +147,30 @@ class Model:
         return self.bridge.cfg
 
     @property
+    def is_encoder_decoder(self) -> bool:
+        """Whether the model is an encoder-decoder (T5, FlanT5), from its Hugging Face config.
+
+        Then the prompt is the encoder's input and the decoder, started from
+        :attr:`decoder_start_token_id`, produces and scores the answer; every vector the analyses
+        use comes from the decoder's first position (see :mod:`interp.seq2seq`)."""
+        return bool(getattr(self.hf_model.config, "is_encoder_decoder", False))
+
+    @property
+    def decoder_start_token_id(self) -> int:
+        """The token an encoder-decoder's decoder starts from (T5: the pad token)."""
+        cfg = self.hf_model.config
+        start = getattr(cfg, "decoder_start_token_id", None)
+        if start is None:
+            start = getattr(getattr(cfg, "decoder", None), "decoder_start_token_id", None)
+        if start is None:
+            raise ValueError(f"model {self.name!r} has no decoder_start_token_id in its config")
+        return int(start)
+
+    @property
     def n_layers(self) -> int:
+        """Layers of the analysed stack: the decoder's for an encoder-decoder."""
+        if self.is_encoder_decoder:
+            return len(self.bridge.decoder_blocks)
         return int(self.bridge.cfg.n_layers)
 
     @property
@@ -214,6 +251,9 @@ class Model:
         Raises ``ValueError`` for a base model (it has no dialogue format)."""
         if not self.is_chat:
             raise ValueError(f"model {self.name!r} is a base model: it has no chat template")
+        if not getattr(self.tokenizer, "chat_template", None) and self.is_encoder_decoder:
+            # FlanT5: tuned on plain instruction text; the prompt is the encoder's input
+            return PLAIN_FORMAT.format(user=user)
         if not getattr(self.tokenizer, "chat_template", None):
             # The paper's IFT models (open-instruct, Wang et al. 2023a) ship no template; this
             # is their training format, Table 3's "<user>\n...\n<assistant>\n".
@@ -224,6 +264,8 @@ class Model:
 
     def __repr__(self) -> str:
         kind = "chat/IFT" if self.is_chat else "base"
+        if self.is_encoder_decoder:
+            kind += ", encoder-decoder"
         return (
             f"Model({self.name!r}, {kind}, n_layers={self.n_layers}, d_model={self.d_model}, "
             f"d_vocab={self.d_vocab}, device={self.device}, dtype={self.dtype})"
@@ -270,7 +312,7 @@ def _unknown_spec_message(spec: str) -> str:
 
 
 #: The architectures of ``tiny:<arch>[-chat][-seed<N>]`` models (see :mod:`interp.testing`).
-TINY_ARCHS: tuple[str, ...] = ("llama", "gemma3", "falcon")
+TINY_ARCHS: tuple[str, ...] = ("llama", "gemma3", "falcon", "t5", "t5tied")
 _TINY_NAMES = tuple(f"tiny:{a}{c}" for a in TINY_ARCHS for c in ("", "-chat"))
 #: One part of a Hugging Face hub id: letters, digits, "-", "_", "." (not first or last).
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -473,10 +515,13 @@ def _dequantise(alias: AliasSpec, target: Path) -> Path:
 
 
 def _load_hf(source: str, dtype: torch.dtype, device: torch.device) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    config = AutoConfig.from_pretrained(source)
+    check_architecture(config, source)
     tok = AutoTokenizer.from_pretrained(source)
-    hf = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    hf = auto.from_pretrained(source, dtype=dtype)
     hf.to(device)
     hf.eval()
     return hf, tok
@@ -575,13 +620,20 @@ def load_model(
     else:
         source = resolved.source
         marker = Path(source) / _MARKER
-        if resolved.kind == "local" and marker.exists():
-            default_chat = json.loads(marker.read_text())["is_chat"]
+        if resolved.kind == "local":
+            check_checkpoint_dir(source)
+            if marker.exists():
+                default_chat = json.loads(marker.read_text())["is_chat"]
     try:
         hf, tok = _load_hf(source, dt, dev)
+    except ModelLoadError:
+        raise
     except (OSError, ValueError) as e:
         if alias is not None:
             raise
+        if Path(source).is_dir():  # a checkpoint directory that passed the checks above
+            raise ModelLoadError(f"directory {source!r}: transformers could not load it: "
+                                 f"{type(e).__name__}: {e}") from e
         raise ModelLoadError(_unknown_spec_message(spec) + f"\n(transformers said: {e})") from e
     if is_chat is None:
         is_chat = default_chat if default_chat is not None else bool(getattr(tok, "chat_template", None))
@@ -605,8 +657,8 @@ def _tiny(resolved: ResolvedSpec, name: str | None, is_chat: bool | None = None)
 
 def from_hf(hf: Any, tokenizer: Any, *, name: str = "model", is_chat: bool | None = None,
             source: str | None = None) -> Model:
-    """Wrap an already-loaded Hugging Face causal LM (e.g. a tiny random model built from a
-    config in a test or notebook) as a :class:`Model`.
+    """Wrap an already-loaded Hugging Face causal LM or encoder-decoder LM (e.g. a tiny random
+    model built from a config in a test or notebook) as a :class:`Model`.
 
     Example:
         >>> from transformers import LlamaConfig, LlamaForCausalLM
@@ -617,9 +669,122 @@ def from_hf(hf: Any, tokenizer: Any, *, name: str = "model", is_chat: bool | Non
     hf.eval()
     if not getattr(hf.config, "architectures", None):  # a model built from a config has none
         hf.config.architectures = [type(hf).__name__]
+    check_architecture(hf.config, name)
     dev = next(hf.parameters()).device
     dt = next(hf.parameters()).dtype
     if is_chat is None:
         is_chat = bool(getattr(tokenizer, "chat_template", None))
     bridge = _boot(source or name, hf, tokenizer, dev, dt)
     return Model(bridge=bridge, tokenizer=tokenizer, spec=source or name, name=name, is_chat=is_chat)
+
+
+# --------------------------------------------------------------------------------------------
+# what can be loaded: architectures and checkpoint directories
+
+#: substrings of TransformerLens-supported class names that take audio or images, not text
+_NOT_TEXT = ("Audio", "Asr", "Music", "Vision", "VL", "Llava", "Idefics", "Florence", "Emu3",
+             "Glm4v", "Mistral3", "Llama4ForConditional", "Gemma3ForConditional")
+_WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin",
+                    "pytorch_model.bin.index.json", "*.pt", "*.pth", "tf_model.h5",
+                    "flax_model.msgpack", "*.gguf")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json",
+                    "tokenizer_config.json", "sentencepiece.bpe.model", "vocab.txt")
+
+
+def _mapping_names(mapping: Any) -> set[str]:
+    out: set[str] = set()
+    for v in mapping.values():
+        out |= set(v) if isinstance(v, (tuple, list)) else {v}
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def supported_architectures() -> dict[str, tuple[str, ...]]:
+    """``{"causal": ..., "encoder-decoder": ...}``: the Hugging Face model classes interp loads,
+    those TransformerLens's bridge supports that are text language models: causal LMs (next-token
+    logits) and encoder-decoder LMs (the decoder generates the answer)."""
+    from transformer_lens.factories import architecture_adapter_factory as factory
+    from transformers.models.auto import modeling_auto as auto
+
+    tl = set(factory.SUPPORTED_ARCHITECTURES)
+    causal = _mapping_names(auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES)
+    seq2seq = _mapping_names(auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES)
+    text = {a for a in tl if not any(x in a for x in _NOT_TEXT)}
+    return {
+        "causal": tuple(sorted(a for a in text if a in causal or a.endswith("ForCausalLM")
+                               or a.endswith("LMHeadModel"))),
+        "encoder-decoder": tuple(sorted(a for a in text if a in seq2seq
+                                        or a == "T5WithLMHeadModel")),
+    }
+
+
+def _describe_architecture(arch: str) -> str:
+    from transformers.models.auto import modeling_auto as auto
+
+    kinds = (("MODEL_FOR_MASKED_LM_MAPPING_NAMES", "an encoder-only masked language model"),
+             ("MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES", "a sequence classifier"),
+             ("MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES", "a token classifier"),
+             ("MODEL_MAPPING_NAMES", "a model without a language-modelling head"))
+    for name, what in kinds:
+        if arch in _mapping_names(getattr(auto, name, {})):
+            return what
+    return "a model class without next-token (causal or decoder) logits"
+
+
+def check_architecture(config: Any, where: str = "model") -> str:
+    """``"causal"`` or ``"encoder-decoder"`` for a config whose architecture interp supports;
+    :class:`ModelLoadError` naming the architecture and listing the supported ones otherwise
+    (e.g. ``BertForMaskedLM``: an encoder-only masked LM has no next-token logits, so no
+    analysis of the paper is defined for it). A config without ``architectures`` is left to
+    transformers."""
+    archs = list(getattr(config, "architectures", None) or [])
+    if not archs:
+        return "encoder-decoder" if getattr(config, "is_encoder_decoder", False) else "causal"
+    sup = supported_architectures()
+    for kind, names in sup.items():
+        if any(a in names for a in archs):
+            return kind
+    arch = archs[0]
+    raise ModelLoadError(
+        f"{where}: architecture {arch} ({_describe_architecture(arch)}) is not supported. interp's "
+        "analyses need a causal language model (next-token logits) or an encoder-decoder language "
+        "model whose decoder generates the answer, of a class TransformerLens's bridge supports.\n"
+        f"Supported causal LMs ({len(sup['causal'])}): {', '.join(sup['causal'])}\n"
+        f"Supported encoder-decoder LMs ({len(sup['encoder-decoder'])}): "
+        f"{', '.join(sup['encoder-decoder'])}")
+
+
+def check_checkpoint_dir(path: str | Path) -> Any:
+    """Check that an existing directory is a loadable checkpoint and return its config; raise
+    :class:`ModelLoadError` saying exactly what is wrong: no config.json, an architecture
+    transformers does not know (or interp does not support, :func:`check_architecture`), no
+    weight files, no tokenizer files."""
+    from transformers import AutoConfig
+
+    d = Path(path)
+    if not (d / "config.json").is_file():
+        raise ModelLoadError(f"directory {str(d)!r} has no config.json: not a Hugging Face checkpoint")
+    try:
+        raw = json.loads((d / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"directory {str(d)!r}: config.json is not valid JSON ({e})") from e
+    try:
+        config = AutoConfig.from_pretrained(str(d))
+    except (OSError, ValueError, KeyError) as e:
+        import transformers
+
+        raise ModelLoadError(
+            f"directory {str(d)!r}: unknown architecture: config.json has model_type "
+            f"{raw.get('model_type')!r} and architectures {raw.get('architectures')}, which "
+            f"transformers {transformers.__version__} does not know ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''})") from e
+    check_architecture(config, f"directory {str(d)!r}")
+    if not any(any(d.glob(p)) for p in _WEIGHT_PATTERNS):
+        raise ModelLoadError(
+            f"directory {str(d)!r} has a config.json ({', '.join(config.architectures or [])}) "
+            "but no weights: no *.safetensors, pytorch_model*.bin or other weight file")
+    if not any((d / f).is_file() for f in _TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"directory {str(d)!r} has a config.json and weights but no tokenizer: none of "
+            f"{', '.join(_TOKENIZER_FILES)} (save it with tokenizer.save_pretrained(dir))")
+    return config

@@ -42,6 +42,17 @@ POOLED: dict[str, tuple[str, ...]] = {
 }
 
 
+#: payload key of a unit whose analysis is not defined for its model (e.g. Fig. 2's attribute
+#: rate for an encoder-decoder, :class:`interp.seq2seq.NotApplicable`): the unit is stored with
+#: the reason, so a rerun does not try again, and the report lists it instead of a result.
+SKIPPED = "skipped"
+
+
+def skipped_reason(payload: Any) -> str | None:
+    """The reason a stored unit was skipped, or ``None`` for a computed result."""
+    return payload.get(SKIPPED) if isinstance(payload, dict) and len(payload) == 1 else None
+
+
 def pooled_units(model: str, dataset: str, analyses: Sequence[str]) -> tuple[UnitKey, ...]:
     return tuple(UnitKey(model, dataset, a, "all") for a in POOLED.get(dataset, ())
                  if a in analyses)
@@ -59,6 +70,7 @@ class Context:
         self._data: dict[str, Any] = {}
         self.checks: dict[str, Any] = {}  # model label -> its SelfCheck
         self._failed: dict[str, Exception] = {}  # model label -> why it cannot be used
+        self.skipped: list[tuple[str, str]] = []  # (unit, reason): not defined for its model
 
     def model(self, label: str) -> Any:
         """The loaded model ``label``, after its self-check (:mod:`interp.selfcheck`) passed.
@@ -250,10 +262,15 @@ class _Job:
         recorded (with its reason) and does not stop the other units."""
         if not self.wanted(analysis) or not self.missing(analysis):
             return
+        from interp.seq2seq import NotApplicable
+
         key = self.key(analysis)
         t0 = time.perf_counter()
         try:
             out = compute()
+        except NotApplicable as e:  # not defined for this model: stored as skipped, counted
+            self.skip(key, str(e), time.perf_counter() - t0)
+            return
         except Exception as e:  # noqa: BLE001 - reported per unit, the sweep goes on
             log.warning("unit %s failed: %s", key, e)
             log.debug(traceback.format_exc())
@@ -261,6 +278,12 @@ class _Job:
             return
         payload, arrays = out if isinstance(out, tuple) else (out, None)
         self.save(key, payload, time.perf_counter() - t0, arrays)
+
+    def skip(self, key: UnitKey, reason: str, seconds: float = 0.0) -> None:
+        """Store ``key`` as skipped (its analysis is not defined for the model), with why."""
+        log.info("unit %s skipped: %s", key, reason)
+        self.ctx.skipped.append((str(key), reason))
+        self.save(key, {SKIPPED: reason}, seconds)
 
     def timed(self, name: str, fn: Callable[[], Any]) -> Any:
         t0 = time.perf_counter()
@@ -323,6 +346,10 @@ def _pararel_job(j: _Job) -> None:
         seed=cfg.seed).to_dict())
 
     def attributes() -> dict:
+        if model.is_encoder_decoder:  # before any Wikipedia look-up: skipped, with the reason
+            from interp.seq2seq import ATTRIBUTES_REASON, NotApplicable
+
+            raise NotApplicable(f"attribute rate (Fig. 2) of {model.name!r}: {ATTRIBUTES_REASON}")
         if cfg.wikipedia is None:
             raise ValueError("no Wikipedia snippet cache configured ([sweep] wikipedia = DIR)")
         from interp.analyses.attributes import subject_attributes
@@ -424,6 +451,10 @@ def _pool(j: _Job) -> None:
                 stale.setdefault(s.reason, []).append(str(k.prompt))
         j.stale_inputs[key] = [f"prompt {', '.join(ps)}: {why}" for why, ps in stale.items()]
         units = [j.store.load(k) for k in per_prompt]
+        why = next((skipped_reason(u.payload) for u in units if skipped_reason(u.payload)), None)
+        if why is not None:  # skipped per prompt: skipped pooled, for the same reason
+            j.skip(key, why)
+            continue
         j.unit(key.analysis, lambda: _POOLERS[(key.dataset, key.analysis)](j.ctx, units))
 
 

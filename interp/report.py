@@ -4,7 +4,7 @@ The report is assembled from a registry of sections (:data:`SECTIONS`), in the p
 section is a function ``(ReportContext) -> content | Absent``: content is an HTML string, a
 ``go.Figure``, a :class:`Table`, or a list of those; :class:`Absent` carries the reason the artefact
 is missing, which the report shows in place of the section. Adding or replacing a section (the
-same id replaces it; ``order`` places it: Table 1 = 10, Table 2 = 20, Table 6 = 30, Fig. 2 = 40,
+same id replaces it; ``order`` places it: Table 1 = 10, Table 2 = 20, Tables 4/5 = 25, Table 6 = 30, Fig. 2 = 40,
 Fig. 3 = 50, Fig. 4 = 60, Fig. 5 = 70, Fig. 8 = 80, Table 7 = 90, base vs IFT = 100)::
 
     from interp.figures import fmt_interval
@@ -161,6 +161,24 @@ def model_role(meta: Mapping[str, Any]) -> str:
     return UNKNOWN
 
 
+def _skipped_reason(payload: Any) -> str | None:
+    """The reason a stored unit was skipped (``{"skipped": reason}``), else ``None``."""
+    if isinstance(payload, Mapping) and len(payload) == 1 and isinstance(payload.get("skipped"), str):
+        return payload["skipped"]
+    return None
+
+
+def skipped_notes(ctx: "ReportContext") -> list[str]:
+    """One note per (model, analysis) skipped as not defined for the model, with the reason and
+    how many units it covers."""
+    groups: dict[tuple[str, str, str], int] = {}
+    for u in ctx.skipped:
+        k = (u.key.model, f"{u.key.dataset} {u.key.analysis}", _skipped_reason(u.payload) or "")
+        groups[k] = groups.get(k, 0) + 1
+    return [f"Skipped for {m}: {what} ({n} unit{'s' if n != 1 else ''}): {why}"
+            for (m, what, why), n in groups.items()]
+
+
 class ReportContext:
     """What a section builder sees: the store, its units (loaded once), the models and their roles,
     a color per model, and the options of the build. Units a section reads are listed in the footer.
@@ -172,7 +190,11 @@ class ReportContext:
                  options: Mapping[str, Any] | None = None) -> None:
         self.store = store
         self.options = dict(options or {})
-        self._units = list(store.iter_units())
+        units = list(store.iter_units())
+        #: units stored as skipped (their analysis is not defined for the model, e.g. Fig. 2 for
+        #: an encoder-decoder): listed in the header's notes, never given to a section
+        self.skipped = [u for u in units if _skipped_reason(u.payload)]
+        self._units = [u for u in units if not _skipped_reason(u.payload)]
         self.used: dict[str, StoredUnit] = {}
         self.section_used: dict[str, StoredUnit] = {}  # the units the section being built read
         #: relpath -> why, of the units a sweep found stale and kept (``meta["stale"]``)
@@ -421,6 +443,7 @@ def _header(ctx: ReportContext, title: str, notes: Sequence[str]) -> str:
         for n in ([cfg_notes] if isinstance(cfg_notes, str) else cfg_notes or []):
             if isinstance(n, str) and n not in auto_notes:
                 auto_notes.append(n)
+    auto_notes += skipped_notes(ctx)
     if ctx.models and not ctx.models_with(BASE):
         auto_notes.append("No base model present: base-vs-IFT comparisons are absent.")
     if ctx.models and not ctx.models_with(IFT):
@@ -687,17 +710,64 @@ def _role_of(ctx: ReportContext, label: str) -> str:
     return ctx.role(label.split(" [")[0])
 
 
+def model_families(ctx: ReportContext) -> list[list[str]]:
+    """The store's models grouped as the paper's tables group them: each base model with its IFT
+    models (:func:`base_of`). The first group is the main family (the most models, then the first
+    base by label; models of unknown role or base join it): Tables 1 and 2 show it. Each other
+    family (T5-XL / FlanT5-XL, Falcon-7b / Falcon-7b-instruct) is a block of Tables 4 and 5.
+
+    Example:
+        >>> model_families(ctx)  # doctest: +SKIP
+        [['llama-7b', 'baize-7b', ...], ['t5-xl', 'flan-t5-xl'], ['falcon-7b', 'falcon-7b-instruct']]
+    """
+    bases = ctx.models_with(BASE)
+    fam: dict[str, list[str]] = {b: [b] for b in bases}
+    loose: list[str] = []
+    for m in ctx.models:
+        if m.role == BASE:
+            continue
+        b = base_of(ctx, m.label) if m.role == IFT else None
+        (fam[b] if b in fam else loose).append(m.label)
+    if not fam:
+        return [loose] if loose else []
+    main = max(bases, key=lambda b: (len(fam[b]), -bases.index(b)))
+    return [fam[main] + loose] + [fam[b] for b in bases if b != main]
+
+
+def _main_family(ctx: ReportContext) -> list[str] | None:
+    """The models of Tables 1 and 2: every model (``None``) unless the store has several
+    families, then the main one (:func:`model_families`)."""
+    fams = model_families(ctx)
+    return fams[0] if len(fams) > 1 else None
+
+
+def _other_families_note(ctx: ReportContext) -> str:
+    others = model_families(ctx)[1:]
+    if not others:
+        return ""
+    return (" Other model families (" + "; ".join(" / ".join(f) for f in others)
+            + ") are in Tables 4 and 5.")
+
+
 @SECTIONS.register("table1", "Table 1: cos(paraphrases) − cos(non-paraphrases), outermost representation", order=10)
 def _table1(ctx: ReportContext) -> Content:
+    return _table1_for(ctx, _main_family(ctx), "Table 1", _other_families_note(ctx))
+
+
+def _table1_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Table 1",
+                 extra_note: str = "") -> Content:
+    """Table 1 (or a Table 4 block) for ``models`` (``None``: every model)."""
     datasets = ("mrpc", "tapaco", "pararel")
-    missing = _needs(ctx, "gap", "Table 1", datasets)
+    missing = _needs(ctx, "gap", what, datasets)
     if missing:
         return missing
+    if models is not None and not ctx.units(analysis="gap", dataset=datasets, model=models, mark_used=False):
+        return Absent(f"{what} needs `gap` results of {', '.join(models)}; none in the store")
     per_model: dict[str, dict[str, dict]] = {}
     per_prompt: dict[str, dict[str, dict]] = {}
     reps: set[str] = set()
     for ds in datasets:
-        entries = with_pooled(ctx.units(analysis="gap", dataset=ds), _pool_gap)
+        entries = with_pooled(ctx.units(analysis="gap", dataset=ds, model=models), _pool_gap)
         for label, d in mean_entries(entries).items():
             per_model.setdefault(label, {})[ds] = d
             reps.add(str(d.get("representation")))
@@ -707,10 +777,12 @@ def _table1(ctx: ReportContext) -> Content:
     header.insert(1, "role")
     for row in rows:
         row.insert(1, _role_of(ctx, row[0]))
-    names = {"post_norm": "after the final norm (HF's last hidden state)", "pre_norm": "before the final norm"}
+    names = {"post_norm": "after the final norm (HF's last hidden state)", "pre_norm": "before the final norm",
+             "encoder_mean": "the encoder's final-normed output, mean-pooled (encoder-decoder option)"}
     rep = "; ".join(names.get(r, r) for r in sorted(reps))
     table = Table(header, rows, note=f"Mean over prompts, 95% bootstrap interval. Representation: the last token's "
-                                     f"outermost representation {rep}.")
+                                     f"outermost representation {rep} (an encoder-decoder's last token: the decoder's "
+                                     f"first position).{extra_note}")
     return [table, figures.table1(per_prompt, colors=ctx.colors)]
 
 
@@ -845,12 +917,18 @@ def _becel_tasks(ctx: ReportContext) -> dict[str, list[dict]]:
 
 @SECTIONS.register("table2", "Table 2: consistency and spread (MMLU, PARAREL, BECEL), with 95% intervals", order=20)
 def _table2(ctx: ReportContext) -> Content:
-    have = [ctx.units(analysis="spread", dataset="mmlu", mark_used=False),
-            ctx.units(analysis="consistency", dataset=("pararel", "becel"), mark_used=False)]
+    return _table2_for(ctx, _main_family(ctx), "Table 2", _other_families_note(ctx))
+
+
+def _table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Table 2",
+                extra_note: str = "") -> Content:
+    """Table 2 (or a Table 5 block) for ``models`` (``None``: every model)."""
+    have = [ctx.units(analysis="spread", dataset="mmlu", model=models, mark_used=False),
+            ctx.units(analysis="consistency", dataset=("pararel", "becel"), model=models, mark_used=False)]
     if not any(have):
-        return Absent("Table 2 needs `spread` results on mmlu or `consistency` results on pararel / becel; "
+        return Absent(f"{what} needs `spread` results on mmlu or `consistency` results on pararel / becel; "
                       "none in the store (run the sweep with them)")
-    mmlu_units = ctx.units(analysis="spread", dataset="mmlu")
+    mmlu_units = ctx.units(analysis="spread", dataset="mmlu", model=models)
     mmlu: dict[str, dict] = {}
     notes = []
     for label in dict.fromkeys(unit_label(u) for u in mmlu_units):
@@ -860,8 +938,9 @@ def _table2(ctx: ReportContext) -> Content:
             mmlu[label] = (pooled or us)[0].payload
         else:
             notes.append(f"{label}: MMLU has only per-prompt units (no pooled unit with the 3 instructions)")
-    pararel = mean_entries(with_pooled(ctx.units(analysis="consistency", dataset="pararel"), _pool_pararel))
-    becel = _becel_tasks(ctx)
+    pararel = mean_entries(with_pooled(ctx.units(analysis="consistency", dataset="pararel", model=models),
+                                       _pool_pararel))
+    becel = {k: v for k, v in _becel_tasks(ctx).items() if models is None or k in models}
     results = {m.label: {"mmlu": mmlu.get(m.label), "pararel": pararel.get(m.label), "becel": becel.get(m.label)}
                for m in ctx.models if m.label in mmlu or m.label in pararel or m.label in becel}
     header, rows = figures.table2_rows(results)
@@ -883,11 +962,32 @@ def _table2(ctx: ReportContext) -> Content:
                  + " (probe = logistic regression on frozen last-token features; the paper fine-tunes).")
     if notes:
         note += " " + "; ".join(notes) + "."
+    note += extra_note
     out: list[Content] = [Table(header, rows, note=note), figures.table2(results, colors=ctx.colors)]
     if mmlu:
         lh, lr = figures.mmlu_letters_rows(mmlu)
         out.append(Html("<details><summary>MMLU: accuracy and predicted-letter distribution per setup</summary>"
                         + html_table(Table(lh, lr)) + "</details>"))
+    return out
+
+
+@SECTIONS.register("table45", "Tables 4 and 5: the other model families (e.g. T5-XL / FlanT5-XL, Falcon-7b / "
+                             "Falcon-7b-instruct)", order=25)
+def _table45(ctx: ReportContext) -> Content:
+    """Tables 1 and 2's content for each model family but the main one (:func:`model_families`),
+    one block per family, as the paper's Tables 4 and 5 (App. B.3, C.3)."""
+    others = model_families(ctx)[1:]
+    if not others:
+        return Absent("one model family in the store (a base model and its IFT models): Tables 1 and 2 show it; "
+                      "Tables 4 and 5 show further families (another base model with its IFT models)")
+    out: list[Content] = []
+    for fam in others:
+        out.append(Html(f"<h3>{html.escape(fam[0])} and its IFT models ({html.escape(', '.join(fam[1:]) or 'none')})"
+                        "</h3>"))
+        out.append(Html("<h4>Table 4: cos(paraphrases) − cos(non-paraphrases)</h4>"))
+        out.append(_table1_for(ctx, fam, "Table 4"))
+        out.append(Html("<h4>Table 5: consistency and spread</h4>"))
+        out.append(_table2_for(ctx, fam, "Table 5"))
     return out
 
 

@@ -43,6 +43,12 @@ candidate); the two agree on the argmax and on the scores up to float error (tes
 SmolLM2). ``benchmarks/pararel.py`` (SmolLM2, P176, CPU): about 200x the naive loop's queries per
 second and 10x the pruning rule applied alone.
 
+**Encoder-decoders** (T5, FlanT5): the prompt is the encoder's input; a candidate's tokens are
+the decoder's target tokens of the object without the tokenizer's EOS, teacher-forced after the
+decoder's start token; the same exact pruned search runs with :class:`interp.seq2seq.Runner`
+(encoder once per query, candidates batched through the decoder). MMLU letters are the first
+decoder step's letter tokens. See :mod:`interp.seq2seq`.
+
 The cached forwards call the Hugging Face model that the bridge wraps (``model.hf_model``: same
 weights, same logits as ``model.bridge``; a test checks it), through :mod:`interp.kv_cache`,
 which checks after every forward that the cache holds what it was fed; where a library pair
@@ -133,6 +139,10 @@ def continuation_tokens(model: Model, prompt: str, continuations: Sequence[str])
     for c in continuations:
         if not c.strip():
             raise ValueError(f"candidates: empty candidate {c!r}")
+    if model.is_encoder_decoder:  # the decoder's own target tokens (interp.seq2seq)
+        from interp.seq2seq import continuations as decoder_continuations
+
+        return decoder_continuations(model, prompt, continuations)
     head = model.tokenize(prompt)
     tails, merged, start = [], [], []
     for c, joint in zip(continuations, model.tokenize_many([prompt + c for c in continuations])):
@@ -482,7 +492,11 @@ def score_candidates(
     if todo:
         longest = max(len(t) for tab in tables for t in tab.tokens)
         with torch.inference_mode():
-            runner = _Runner(model, ids, longest, share_prefix)
+            if model.is_encoder_decoder:  # encoder once per query, decoder per candidate
+                from interp.seq2seq import Runner as runner_class
+            else:
+                runner_class = _Runner
+            runner = runner_class(model, ids, longest, share_prefix)
             for c in range(0, len(todo), batch_size):
                 chunk = todo[c:c + batch_size]
                 suffixes, lp = runner.suffix(chunk)
@@ -537,7 +551,12 @@ def naive_score_candidates(
     tokens ``prompt + candidate`` per candidate (batch 1, no cache). With ``prune=True``
     candidates are visited in first-token order and the loop stops by the bound rule (the exact
     pruning rule without any other optimisation). Used by the tests and ``benchmarks/pararel.py``.
+    Encoder-decoders: :func:`interp.seq2seq.naive_score_candidates`.
     """
+    if model.is_encoder_decoder:
+        from interp.seq2seq import naive_score_candidates as naive_decoder
+
+        return naive_decoder(model, prompts, candidates, prune=prune)
     ids = tokenize_prompts(model, prompts)
     t = _candidate_tables(model, prompts, _per_query_candidates(candidates, len(ids)))
     hf, dev = model.hf_model, model.device

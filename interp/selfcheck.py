@@ -18,6 +18,11 @@ its own model, with the installed libraries:
   the candidate that exhaustive teacher forcing picks;
 * ``letters``: the MMLU letters are one token each after ``"Answer:"``.
 
+For an encoder-decoder (T5) ``capture`` and ``answer_tokens`` compare against plain
+encoder-decoder forwards (:func:`interp.seq2seq.check_capture`, :func:`~interp.seq2seq.check_answers`)
+and a ``kv_cache`` entry records that no key/value cache is reused there (the causal cache probe
+is skipped).
+
 A failed check raises :class:`SelfCheckError` naming the model, the check, the sample and the
 library versions; the sweep then stores nothing for that model. A passed check is recorded in
 every unit the sweep stores (``meta.self_check``).
@@ -252,11 +257,18 @@ def verify(model: Model, prompts: Mapping[str, Sequence[str]], *,
     every = [p for ps in prompts.values() for p in ps] + list(letters)
     if not every:
         raise ValueError("self-check: no sample prompts")
+    check_capture, check_answers = _check_capture, _check_answers
+    if model.is_encoder_decoder:  # the same checks against plain encoder-decoder forwards
+        from interp import seq2seq
+
+        check_capture, check_answers = seq2seq.check_capture, seq2seq.check_answers
     checks = [guard("bos_once", _check_bos, model, every),
-              guard("capture", _check_capture, model, every, tol)]
+              guard("capture", check_capture, model, every, tol)]
+    if model.is_encoder_decoder:
+        checks.append(seq2seq.kv_cache_check())
     answer = {k: v for k, v in (candidates or {}).items() if prompts.get(k)}
     if answer:
-        results = [guard("answer_tokens", _check_answers, model, prompts[k], c, tol)
+        results = [guard("answer_tokens", check_answers, model, prompts[k], c, tol)
                    for k, c in answer.items()]
         bad = [r for r in results if not r.passed]
         checks.append(bad[0] if bad else Check("answer_tokens", True, "; ".join(

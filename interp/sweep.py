@@ -77,6 +77,9 @@ class SweepReport:
     elsewhere: list[str] = field(default_factory=list)
     #: leftovers of killed runs removed from the store before the sweep (temporary files, orphan arrays)
     cleaned: list[str] = field(default_factory=list)
+    #: (unit, reason): units stored as skipped, their analysis not being defined for the model
+    #: (e.g. Fig. 2 for an encoder-decoder); also in ``computed``; local executor
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         s = (f"{len(self.computed)} units computed, {len(self.stored)} already stored, "
@@ -94,6 +97,10 @@ class SweepReport:
             s += (f"\n  self-check of {label}: {'passed' if check.passed else 'FAILED'} in "
                   f"{check.seconds:.1f} s ({check.n_prompts} prompts; "
                   + ", ".join(c.name for c in check.checks) + ")")
+        if self.skipped:
+            s += f"\n  {len(self.skipped)} units skipped (not defined for the model):"
+            for unit, why in self.skipped:
+                s += f"\n  SKIPPED {unit}: {why}"
         for unit, why in self.failed:
             s += f"\n  FAILED {unit}: {why}"
         return s
@@ -195,6 +202,7 @@ def _run_local(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report
     finally:
         bar.close()
         report.self_checks.update(ctx.checks)
+        report.skipped += ctx.skipped
 
 
 def _next_model(jobs: Sequence[Job], job: Job) -> str | None:

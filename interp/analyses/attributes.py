@@ -341,7 +341,14 @@ def attribute_rates(
     Raises:
         ValueError: ``acts`` and ``queries`` differ in length, ``resid`` was not captured,
             or ``top`` / ``candidates`` are not positive.
+        interp.seq2seq.NotApplicable: ``model`` is an encoder-decoder (the subject token's
+            residual stream is the encoder's, never trained against the unembedding; see
+            :data:`interp.seq2seq.ATTRIBUTES_REASON`). The sweep records the unit as skipped.
     """
+    if model.is_encoder_decoder:
+        from interp.seq2seq import ATTRIBUTES_REASON, NotApplicable
+
+        raise NotApplicable(f"attribute rate (Fig. 2) of {model.name!r}: {ATTRIBUTES_REASON}")
     if len(acts) != len(queries):
         raise ValueError(f"attribute_rates: acts has {len(acts)} prompts but queries has {len(queries)}")
     if acts.resid is None:

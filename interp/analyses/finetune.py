@@ -196,7 +196,8 @@ def select_l2(x: np.ndarray | Tensor, y: Sequence[int], *, grid: Sequence[float]
 def features(model: Model, task: str, examples: Sequence[Any], *, batch_size: int = 16
              ) -> Float[Tensor, "n d_model"]:
     """Final-normed last-token representations of the examples' input texts (one forward per
-    distinct text)."""
+    distinct text): the outermost representation of Table 1 (an encoder-decoder's: the
+    decoder's final-normed first position, the text being the encoder's input)."""
     if len(examples) == 0:
         raise ValueError("examples: empty")
     texts = [becel_text(task, e) for e in examples]
@@ -237,7 +238,11 @@ def probe_predict(model: Model, probe: LinearProbe, examples: Sequence[Any], *,
 
 
 class _Classifier(torch.nn.Module):
-    """A causal LM body with a linear head on the final-normed last token (left padding)."""
+    """A causal LM body with a linear head on the final-normed last token (left padding).
+
+    An encoder-decoder (T5): the encoder reads the text (padding masked; T5's relative positions
+    make the padding side irrelevant) and the head reads the decoder's final-normed first
+    position (the decoder fed its start token), the same vector as the probe's features."""
 
     def __init__(self, hf: Any, n_classes: int):
         super().__init__()
@@ -245,6 +250,12 @@ class _Classifier(torch.nn.Module):
         self.head = torch.nn.Linear(hf.config.hidden_size, n_classes)
 
     def forward(self, toks: Int[Tensor, "b pos"], mask: Int[Tensor, "b pos"]) -> Tensor:
+        if getattr(self.lm.config, "is_encoder_decoder", False):
+            start = torch.full((toks.shape[0], 1), self.lm.config.decoder_start_token_id,
+                               dtype=torch.long, device=toks.device)
+            out = self.lm(input_ids=toks, attention_mask=mask, decoder_input_ids=start,
+                          output_hidden_states=True, use_cache=False)
+            return self.head(out.decoder_hidden_states[-1][:, 0].float())
         out = self.lm(input_ids=toks, attention_mask=mask, output_hidden_states=True,
                       logits_to_keep=1)
         return self.head(out.hidden_states[-1][:, -1].float())

@@ -54,7 +54,7 @@ from interp.capture import Activations
 from interp.prompts import sentence_prompt
 from interp.stats import Interval, nan_to_none
 
-REPRESENTATIONS = ("post_norm", "pre_norm")
+REPRESENTATIONS = ("post_norm", "pre_norm", "encoder_mean")
 SPLITS = ("all", "consistent", "inconsistent")
 
 # ---------------------------------------------------------------------------------------------
@@ -685,9 +685,20 @@ def cosine_gap(
 def outermost(acts: Activations, representation: str = "post_norm") -> Float[Tensor, "n d_model"]:
     """The last token's outermost representation: ``acts.final`` (``"post_norm"``, HF's last
     ``hidden_states`` entry) or the last layer's ``resid_post`` before the final norm
-    (``"pre_norm"``, needs ``keep`` to include ``"resid"``)."""
+    (``"pre_norm"``, needs ``keep`` to include ``"resid"``).
+
+    Encoder-decoders (T5): the "last token" is the decoder's first position, so ``"post_norm"``
+    (the default) is the decoder's final-normed state there, the vector the first answer token
+    is predicted from, as for a causal model; ``"encoder_mean"`` is the encoder's final-normed
+    output mean-pooled over the input's tokens (an embedding of the input alone; encoder-decoders
+    only). See :mod:`interp.seq2seq`."""
     if representation == "post_norm":
         return acts.final
+    if representation == "encoder_mean":
+        if acts.encoder_mean is None:
+            raise ValueError("representation='encoder_mean' is defined for encoder-decoder models "
+                             "only (the encoder's mean-pooled output); this capture has none")
+        return acts.encoder_mean
     if representation == "pre_norm":
         if acts.resid is None:
             raise ValueError("representation='pre_norm' needs the residual stream: capture with "

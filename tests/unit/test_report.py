@@ -235,7 +235,8 @@ def test_report_with_results(tmp_path: Path) -> None:
     assert "<td>representation</td><td>post_norm</td><td>sweep config</td>" in text
     # sections in the paper's order
     ids = re.findall(r'<section id="([^"]+)"', text)
-    assert ids == ["table1", "table2", "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "table7", "base_vs_ift"]
+    assert ids == ["table1", "table2", "table45", "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "table7", "base_vs_ift"]
+    assert "Tables 4 and 5 show further families" in text  # one family: no Tables 4/5 block
     fig2 = text[text.index('<section id="fig2"'):text.index('<section id="fig3"')]
     assert 'data-status="ok"' in fig2 and fig2.count('class="plotly-graph-div"') == 1
     assert re.search(r"<td>0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]</td>", fig2)  # a number with its 95% interval
