@@ -1073,6 +1073,9 @@ class PairedMetric:
     pool: Pool | None = None
     unit: str = "items"
     statistic: Callable[[Any], float] | None = None
+    #: "higher" or "lower": which direction means *more consistent* (None: not a consistency
+    #: measure, e.g. accuracy); the findings summary words its verdict with it
+    consistent_when: str | None = None
 
     def payload(self, ctx: "ReportContext", model: str) -> dict | None:
         """The model's payload for this metric: the pooled (or only) unit's; for BECEL, whose
@@ -1178,25 +1181,29 @@ def _spread(m: Any) -> float:
 
 #: The metrics of the base-vs-IFT table; append a :class:`PairedMetric` to add one.
 PAIRED_METRICS: list[PairedMetric] = [
-    PairedMetric(f"Table 1 gap, {ds.upper()}", "gap", ds, _gap_items, _pool_gap, "paraphrase sets")
+    PairedMetric(f"Table 1 gap, {ds.upper()}", "gap", ds, _gap_items, _pool_gap, "paraphrase sets",
+                 consistent_when="higher")
     for ds in ("mrpc", "tapaco", "pararel")
 ] + [
     PairedMetric("PARAREL consistency (item mean)", "consistency", "pararel", _pararel_items(1), _pool_pararel,
-                 "(relation, fact) items"),
+                 "(relation, fact) items", consistent_when="higher"),
     PairedMetric("PARAREL accuracy (item mean)", "consistency", "pararel", _pararel_items(0), _pool_pararel,
                  "(relation, fact) items"),
     PairedMetric("Fig. 2 attribute rate (mean over layers)", "attributes", "pararel", _attribute_items,
                  _pool_attributes, "(relation, subject) items"),
     PairedMetric("MMLU accuracy", "spread", "mmlu", _mmlu_items, None, "questions", _mean),
-    PairedMetric("MMLU spread (paper's)", "spread", "mmlu", _mmlu_items, None, "questions", _spread),
+    PairedMetric("MMLU spread (paper's)", "spread", "mmlu", _mmlu_items, None, "questions", _spread,
+                 consistent_when="lower"),
 ] + [
-    PairedMetric(f"BECEL {name} (mean over tasks)", "consistency", "becel", _becel_items(column), None, unit)
-    for column, name, unit in (("accuracy", "accuracy", "test examples"),
-                               ("semantic", "consistency under paraphrase", "pairs"),
-                               ("negation_flip", "negation flip rate (paper)", "pairs"),
-                               ("negation", "negation, label-aware", "pairs"),
-                               ("symmetric", "symmetric consistency", "pairs"))
+    PairedMetric(f"BECEL {name} (mean over tasks)", "consistency", "becel", _becel_items(column), None, unit,
+                 consistent_when=better)
+    for column, name, unit, better in (("accuracy", "accuracy", "test examples", None),
+                                       ("semantic", "consistency under paraphrase", "pairs", "higher"),
+                                       ("negation_flip", "negation flip rate (paper)", "pairs", "higher"),
+                                       ("negation", "negation, label-aware", "pairs", "higher"),
+                                       ("symmetric", "symmetric consistency", "pairs", "higher"))
 ]
+_BY_NAME = {m.name: m for m in PAIRED_METRICS}
 
 
 def base_of(ctx: ReportContext, model: str) -> str | None:
@@ -1229,11 +1236,15 @@ def compare_base_ift(metric: PairedMetric, base: str, ift: str, base_payload: Ma
             "n": len(shared), "unit": metric.unit}
 
 
-@SECTIONS.register("base_vs_ift", "Base vs IFT: differences with paired-bootstrap significance", order=100)
-def _base_vs_ift(ctx: ReportContext) -> Content:
+def paired_rows(ctx: ReportContext) -> tuple[list[dict], list[str]]:
+    """Every base-vs-IFT comparison of :data:`PAIRED_METRICS` the store allows, with ``q_value``
+    (p adjusted over all of them, Benjamini-Hochberg), and what was skipped; computed once per
+    report (the findings summary and the base-vs-IFT table show the same rows)."""
+    if getattr(ctx, "_paired", None) is not None:
+        return ctx._paired
+    from interp.stats import adjust_p
+
     base, ift = ctx.models_with(BASE), ctx.models_with(IFT)
-    if not base or not ift:
-        return Absent(f"needs at least one base and one IFT model; {len(base)} base and {len(ift)} IFT present")
     rows, skipped = [], []
     for model in ift:
         b = base_of(ctx, model)
@@ -1249,12 +1260,61 @@ def _base_vs_ift(ctx: ReportContext) -> Content:
                 skipped.append(f"{metric.name}: fewer than 2 shared {metric.unit} for {b} and {model}")
             else:
                 rows.append(row)
+    rows = [{**r, "q_value": q} for r, q in zip(rows, adjust_p([r["p_value"] for r in rows], "bh"))]
+    ctx._paired = (rows, skipped)
+    return ctx._paired
+
+
+def verdict(row: Mapping[str, Any], consistent_when: str | None, alpha: float = 0.05) -> str:
+    """A comparison in plain words: "more consistent", "less consistent" or "no detectable change"
+    (for a measure that is not a consistency: "higher" / "lower"), by the sign of IFT − base when
+    the adjusted q is at most ``alpha``.
+
+    >>> verdict({"diff": {"estimate": -0.1}, "q_value": 0.01}, "lower")
+    'more consistent'
+    >>> verdict({"diff": {"estimate": 0.2}, "q_value": 0.3}, "higher")
+    'no detectable change'
+    """
+    q, d = row.get("q_value"), figures.interval_parts(row["diff"])[0]
+    if q is None or not math.isfinite(q) or q > alpha or not math.isfinite(d) or d == 0:
+        return "no detectable change"
+    up = d > 0
+    if consistent_when is None:
+        return "higher" if up else "lower"
+    return "more consistent" if up == (consistent_when == "higher") else "less consistent"
+
+
+@SECTIONS.register("findings", "Findings: did instruction tuning make the model more consistent?", order=1)
+def _findings(ctx: ReportContext) -> Content:
+    rows, _ = paired_rows(ctx)
+    if not rows:
+        return Absent("needs a base and an IFT model with paired results (see “Base vs IFT” below)")
+    body = []
+    for r in rows:
+        metric = _BY_NAME.get(r["metric"])
+        better = metric.consistent_when if metric else None
+        if better is None and not r["metric"].startswith("Fig. 2"):
+            continue  # accuracies: in the base-vs-IFT table
+        body.append([f"{r['base']} → {r['ift']}", r["metric"] + (f" ({better} = more consistent)" if better else ""),
+                     fmt_num(r["base_value"]), fmt_num(r["ift_value"]), fmt_interval(r["diff"]),
+                     fmt_num(r["q_value"]), verdict(r, better)])
+    if not body:
+        return Absent("no consistency measure has paired base/IFT results")
+    note = ("One row per base/IFT pair and measure: IFT − base with its 95% paired-bootstrap interval; q = the "
+            "permutation p-value adjusted over every comparison of the report (Benjamini–Hochberg); the verdict "
+            "reads the sign of the difference only when q ≤ 0.05. Accuracies and every p-value: “Base vs IFT” below.")
+    return Table(["base → IFT", "measure", "base", "IFT", "IFT − base [95% CI]", "q", "verdict"], body, note=note)
+
+
+@SECTIONS.register("base_vs_ift", "Base vs IFT: differences with paired-bootstrap significance", order=100)
+def _base_vs_ift(ctx: ReportContext) -> Content:
+    base, ift = ctx.models_with(BASE), ctx.models_with(IFT)
+    if not base or not ift:
+        return Absent(f"needs at least one base and one IFT model; {len(base)} base and {len(ift)} IFT present")
+    rows, skipped = paired_rows(ctx)
     if not rows:
         return Absent("no metric has paired results for a base and an IFT model"
                       + (f" ({'; '.join(skipped)})" if skipped else ""))
-    from interp.stats import adjust_p
-
-    rows = [{**r, "q_value": q} for r, q in zip(rows, adjust_p([r["p_value"] for r in rows], "bh"))]
     header, body = figures.base_vs_ift_rows(rows)
     note = ("IFT − base with a 95% paired-bootstrap interval over the items both models share; p: two-sided "
             "permutation test (the two models' values swapped within each item at random), valid for the MMLU "

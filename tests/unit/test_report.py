@@ -235,7 +235,11 @@ def test_report_with_results(tmp_path: Path) -> None:
     assert "<td>representation</td><td>post_norm</td><td>sweep config</td>" in text
     # sections in the paper's order
     ids = re.findall(r'<section id="([^"]+)"', text)
-    assert ids == ["table1", "table2", "table45", "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "table7", "base_vs_ift"]
+    assert ids == ["findings", "table1", "table2", "table45", "table6", "fig2", "fig3", "fig4", "fig5", "fig8",
+                   "table7", "base_vs_ift"]
+    findings = text[text.index('<section id="findings"'):text.index('<section id="table1"')]
+    assert "<td>gemma3-270m → smollm2-135m-instruct</td>" in findings
+    assert re.search(r"<td>(more consistent|less consistent|no detectable change|higher|lower)</td>", findings)
     assert "Tables 4 and 5 show further families" in text  # one family: no Tables 4/5 block
     fig2 = text[text.index('<section id="fig2"'):text.index('<section id="fig3"')]
     assert 'data-status="ok"' in fig2 and fig2.count('class="plotly-graph-div"') == 1
@@ -327,6 +331,15 @@ def test_base_vs_ift_mmlu_spread_known_answer() -> None:
     row = report.compare_base_ift(acc, "b", "i", base, ift)
     assert (row["base_value"], row["ift_value"]) == pytest.approx((1 / 3, 1 / 2))
     assert MMLUSetup(0, 0) == MMLUSetup(0, 0)
+
+
+def test_findings_verdicts_by_hand() -> None:
+    row = lambda d, q: {"diff": {"estimate": d, "low": d, "high": d, "n": 3}, "q_value": q}  # noqa: E731
+    assert report.verdict(row(0.1, 0.01), "higher") == "more consistent"
+    assert report.verdict(row(0.1, 0.01), "lower") == "less consistent"
+    assert report.verdict(row(-0.1, 0.04), "lower") == "more consistent"
+    assert report.verdict(row(-0.1, 0.2), "lower") == "no detectable change"
+    assert report.verdict(row(0.3, 0.001), None) == "higher"
 
 
 def test_report_is_self_contained(tmp_path: Path) -> None:
