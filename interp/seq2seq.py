@@ -109,6 +109,10 @@ ATTRIBUTES_REASON = (
     "encoder, whose states are never trained against the unembedding (only the decoder's are), "
     "so projecting them onto the vocabulary (the paper's attribute rate) has no meaning")
 
+#: why an encoder-decoder reuses no key/value cache (the causal cache probe is skipped)
+KV_CACHE_REASON = ("the encoder runs once per query and its output is shared by every candidate; "
+                   "the decoder runs each candidate's few tokens whole")
+
 _KINDS = ("resid", "attn_out", "mlp_out")
 
 
@@ -536,5 +540,4 @@ def kv_cache_check() -> Any:
     from interp.selfcheck import Check
 
     return Check("kv_cache", True, "skipped for an encoder-decoder: no key/value cache is reused "
-                 "(the encoder runs once per query and its output is shared by every candidate; "
-                 "the decoder runs each candidate's few tokens whole)")
+                 f"({KV_CACHE_REASON})")

@@ -1,7 +1,9 @@
-"""``interp check``: passes on the tiny families, and fails with a clear line (exit code 1) on
-models broken on purpose: a key/value cache the bridge ignores, logits that differ from the
-Hugging Face model's own, a real configuration the bridge gets wrong (ALiBi Falcon, as
-Falcon-RW) or cannot wrap (Falcon-40B's new decoder architecture)."""
+"""``interp check``: passes on the tiny families (encoder-decoders included, with the checks that
+do not apply shown as skipped), and fails with a clear line (exit code 1) on models broken on
+purpose: a key/value cache the bridge ignores, logits that differ from the Hugging Face model's
+own (causal or encoder-decoder), a real configuration the bridge gets wrong (ALiBi Falcon, as
+Falcon-RW) or cannot wrap (Falcon-40B's new decoder architecture); an error inside a check fails
+that check, it does not crash the report."""
 
 from __future__ import annotations
 
@@ -20,11 +22,11 @@ CHECKS = ["loads", "hooks", "residual", "hf_logits", "logit_lens", "bos_once", "
 
 
 def rows(out: str) -> dict[str, str]:
-    """``{check: "PASS" | "FAIL"}`` from the printed table."""
+    """``{check: "PASS" | "FAIL" | "SKIP"}`` from the printed table."""
     got = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0] in CHECKS and parts[1] in ("PASS", "FAIL"):
+        if (len(parts) >= 2 and not line[0].isspace() and parts[1] in ("PASS", "FAIL", "SKIP")):
             got[parts[0]] = parts[1]
     return got
 
@@ -57,6 +59,85 @@ def test_passes_on_the_tiny_families(spec: str, capsys):
         assert "output of transformer.h.{l}.self_attention" in out
         assert "output of transformer.h.{l}.mlp" in out
     assert ("the tokenizer's chat template" if "chat" in spec else "plain text") in out
+
+
+@pytest.mark.parametrize("spec", ["tiny:t5", "tiny:t5tied"])
+def test_encoder_decoders_pass_with_the_cache_probe_skipped(spec: str, capsys):
+    """T5 v1.1 / FlanT5-like and original-T5-like (tied, output-scaled) tiny models: every check
+    runs in its encoder-decoder form; the key/value-cache probe is skipped, visibly."""
+    chat = spec == "tiny:t5tied"  # as FlanT5: IFT prompts as plain text, no chat template
+    assert main(["check", spec] + ["--chat"] * chat) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())
+    assert rows(out) == {**dict.fromkeys(CHECKS, "PASS"), "kv_cache": "SKIP"}, out
+    assert f"PASSED: {len(CHECKS)} checks (1 skipped: kv_cache)" in out
+    assert "kv_cache SKIP skipped (encoder-decoder, no key/value cache is reused" in flat
+    assert "hook_cross_attn_out" in rows_text(out, "hooks") and "encoder_blocks.{0..1}" in flat
+    assert "resid_post = resid_pre + attn_out + cross_attn_out + mlp_out" in flat
+    assert "decoder_input_ids = the start token 0" in flat and "encoder resid at 3" in flat
+    assert "targets without EOS" in flat and "sample objects as decoder targets" in flat
+    # the facts name the encoder-decoder's vectors
+    assert ("a_l (MHSA) the decoder's self- + cross-attention: decoder_blocks.{l}.hook_attn_out + "
+            "decoder_blocks.{l}.hook_cross_attn_out = output of "
+            "decoder.block.{l}.layer.0.SelfAttention + output of "
+            "decoder.block.{l}.layer.1.EncDecAttention") in flat
+    assert ("f_l (MLP) the decoder's MLP: decoder_blocks.{l}.hook_mlp_out = output of "
+            "decoder.block.{l}.layer.2.DenseReluDense") in flat
+    assert ("outermost post_norm (default): the decoder's first position after the final norm = "
+            "output of decoder.final_layer_norm") in flat
+    assert "decoder start '<pad>' (id 0)" in flat
+    assert ("d_model ** -0.5" in flat) == chat  # the tied model's output scale
+    assert ("Table 3's IFT prompts as plain text" if chat else "plain text (base model)") in flat
+
+
+def rows_text(out: str, name: str) -> str:
+    """The measured text of check ``name`` (its wrapped lines joined)."""
+    lines = out.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.split()[:1] == [name])
+    body = [lines[i]]
+    for x in lines[i + 1:]:
+        if not x[:1].isspace() or not x.strip():
+            break
+        body.append(x)
+    return "".join(b.strip() for b in body)
+
+
+def test_a_broken_encoder_decoder_fails(monkeypatch, capsys):
+    """The cross-attention update of decoder layer 0 is scaled after the bridge wraps the model:
+    every fast path agrees with the (wrong) bridged forward; the untouched model's logits do not."""
+    def perturb(bridge):
+        bridge.hook_dict["decoder_blocks.0.hook_cross_attn_out"].register_forward_hook(
+            lambda m, i, o: o * 1.5)
+
+    break_after_boot(monkeypatch, perturb)
+    assert main(["check", "tiny:t5"]) == 1
+    out = capsys.readouterr().out
+    got = rows(out)
+    assert got["hf_logits"] == "FAIL" and got["kv_cache"] == "SKIP", out
+    assert got["residual"] == got["capture"] == got["logit_lens"] == "PASS", out
+    assert "hf_logits      FAIL    max |interp - Hugging Face| / max(1, |HF|) =" in out
+    assert "FAILED: 1 of 11 checks (hf_logits)" in out
+
+
+def test_an_error_inside_a_check_fails_that_check(monkeypatch, capsys):
+    """No crash: an exception in a check (or in describing the model) is a FAIL line naming the
+    check and the error; the other checks still run."""
+    from interp import check as check_module
+    from interp import lens
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lens, "project", boom)
+    monkeypatch.setattr(check_module, "_facts", boom)
+    assert main(["check", "tiny:t5"]) == 1
+    out = capsys.readouterr().out
+    got = rows(out)
+    assert got["logit_lens"] == "FAIL" and got["facts"] == "FAIL" and got["hf_logits"] == "PASS"
+    assert "logit_lens     FAIL    RuntimeError: boom" in out
+    assert "facts          FAIL    the vectors could not be described: RuntimeError: boom" in out
+    assert "prompt format" in out  # the other facts are still there
+    assert "FAILED: 2 of 12 checks (logit_lens, facts)" in out
 
 
 def test_chat_and_base_flags_choose_the_prompt_format(capsys):
