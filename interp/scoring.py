@@ -64,7 +64,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -566,30 +566,41 @@ def naive_score_candidates(
             tab, merged = t.tables[t.which[i]], t.merged[i]
             lp1 = _log_softmax(hf(input_ids=torch.tensor([p], device=dev)).logits[0, -1])
             b = [0.0 if j in merged else float(lp1[tok[0]]) for j, tok in enumerate(tab.tokens)]
-            order = sorted(range(len(b)), key=lambda j: (-b[j], j)) if prune else range(len(b))
-            tot = [float("-inf")] * len(b)
-            best_j, best_s, scored = 0, float("-inf"), 0
-            for j in order:
-                if prune and (b[j] < best_s or (b[j] == best_s and j > best_j)):
-                    break
+
+            def score(j: int, p: list[int] = p, tab: Any = tab, merged: dict = merged) -> float:
                 if j in merged:
-                    tot[j] = joint_logprob(model, *merged[j])
-                else:  # the baseline of benchmarks/pararel.py: every position's logits
-                    tok = tab.tokens[j]
-                    full = torch.tensor([p + tok], device=dev)
-                    lp = _log_softmax(hf(input_ids=full).logits[0, len(p) - 1:-1])
-                    tot[j] = float(lp.gather(-1, torch.tensor(tok, device=dev)[:, None]).double().sum())
-                scored += len(tab.tokens[j]) > 1 and j not in merged
-                if tot[j] > best_s or (tot[j] == best_s and j < best_j):
-                    best_j, best_s = j, tot[j]
-            out.best.append(best_j)
-            out.best_logprob.append(best_s)
-            out.n_scored.append(scored)
-            out.n_candidates.append(len(b))
-            out.n_merged.append(len(merged))
-            if out.scores is not None:
-                out.scores.append(tot)
+                    return joint_logprob(model, *merged[j])
+                tok = tab.tokens[j]  # the baseline of benchmarks/pararel.py: every position's logits
+                lp = _log_softmax(hf(input_ids=torch.tensor([p + tok], device=dev)).logits[0, len(p) - 1:-1])
+                return float(lp.gather(-1, torch.tensor(tok, device=dev)[:, None]).double().sum())
+            naive_search(out, b, score, [len(tok) > 1 and j not in merged for j, tok in enumerate(tab.tokens)],
+                         prune=prune, n_merged=len(merged))
     return out
+
+
+def naive_search(out: CandidateScores, first: Sequence[float], score: Callable[[int], float],
+                 multi: Sequence[bool], *, prune: bool, n_merged: int = 0) -> None:
+    """The naive loop's search over one query's candidates, appended to ``out``: candidates in
+    order of their first token's log-prob (``first``), each scored whole by ``score(j)``, stopping
+    (``prune``) once no remaining first token can beat the best whole score; ``multi[j]``: whether
+    scoring ``j`` took a forward beyond the first token (counted in ``n_scored``)."""
+    order = sorted(range(len(first)), key=lambda j: (-first[j], j)) if prune else range(len(first))
+    tot = [float("-inf")] * len(first)
+    best_j, best_s, scored = 0, float("-inf"), 0
+    for j in order:
+        if prune and (first[j] < best_s or (first[j] == best_s and j > best_j)):
+            break
+        tot[j] = score(j)
+        scored += bool(multi[j])
+        if tot[j] > best_s or (tot[j] == best_s and j < best_j):
+            best_j, best_s = j, tot[j]
+    out.best.append(best_j)
+    out.best_logprob.append(best_s)
+    out.n_scored.append(scored)
+    out.n_candidates.append(len(first))
+    out.n_merged.append(n_merged)
+    if out.scores is not None:
+        out.scores.append(tot)
 
 
 # --------------------------------------------------------------------------------------------

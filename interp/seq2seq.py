@@ -437,7 +437,7 @@ def naive_score_candidates(model: Model, prompts: Sequence[Any], candidates: Any
     per (query, candidate) (:func:`teacher_forced`), no batching, no reuse of the encoder.
     ``prune`` visits candidates in first-token order and stops by the bound rule."""
     from interp.capture import tokenize_prompts
-    from interp.scoring import CandidateScores, _candidate_tables, _per_query_candidates
+    from interp.scoring import CandidateScores, _candidate_tables, _per_query_candidates, naive_search
 
     ids = tokenize_prompts(model, prompts)
     t = _candidate_tables(model, prompts, _per_query_candidates(candidates, len(ids)))
@@ -449,24 +449,9 @@ def naive_score_candidates(model: Model, prompts: Sequence[Any], candidates: Any
             first = model.hf_model(input_ids=torch.tensor([p], device=dev), decoder_input_ids=torch.tensor(
                 [[model.decoder_start_token_id]], device=dev)).logits[0, 0]
         lp1 = torch.log_softmax(first.double(), -1)
-        b = [float(lp1[tok[0]]) for tok in tab.tokens]
-        order = sorted(range(len(b)), key=lambda j: (-b[j], j)) if prune else range(len(b))
-        tot = [float("-inf")] * len(b)
-        best_j, best_s, scored = 0, float("-inf"), 0
-        for j in order:
-            if prune and (b[j] < best_s or (b[j] == best_s and j > best_j)):
-                break
-            tot[j] = teacher_forced(model, p, tab.tokens[j])
-            scored += len(tab.tokens[j]) > 1
-            if tot[j] > best_s or (tot[j] == best_s and j < best_j):
-                best_j, best_s = j, tot[j]
-        out.best.append(best_j)
-        out.best_logprob.append(best_s)
-        out.n_scored.append(scored)
-        out.n_candidates.append(len(b))
-        out.n_merged.append(0)
-        if out.scores is not None:
-            out.scores.append(tot)
+        naive_search(out, [float(lp1[tok[0]]) for tok in tab.tokens],
+                     lambda j, p=p, tab=tab: teacher_forced(model, p, tab.tokens[j]),
+                     [len(tok) > 1 for tok in tab.tokens], prune=prune)
     return out
 
 
