@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
+from hypothesis import assume, given, strategies as st
 
 from interp import capture, lens
+from interp.lens import _first_pass, _pad_rows, _prunable_unembedding, _pruned_chunk
 
 
 def test_project_and_topk_agree(tiny):
@@ -33,3 +38,183 @@ def test_known_answer_unembedding(tiny_llama):
     x = torch.zeros(1, tiny_llama.d_model)
     x[0, 3] = 2.0
     torch.testing.assert_close(lens.project(tiny_llama, x)[0], 2.0 * w_u[:, 3].detach())
+
+
+# --- argmax: the pruned (bf16 first pass + exact float32 check) path equals the full matmul ---
+
+needs_bf16 = pytest.mark.skipif(
+    not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    reason="the pruned argmax needs oneDNN's bfloat16 matmul")
+
+
+def _reference(w: torch.Tensor, b: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
+    """argmax of the full float32 matmul (rows padded as the library pads them)."""
+    return torch.nn.functional.linear(_pad_rows(v), w, b)[:v.shape[0]].argmax(-1)
+
+
+def _pruned(lin: torch.nn.Linear, v: torch.Tensor) -> torch.Tensor:
+    """The pruned argmax of ``lin(v)``; rows it hands back are filled from the full matmul."""
+    with torch.inference_mode():
+        res, full = _pruned_chunk(v, lin, _first_pass(lin))
+        ref = _reference(lin.weight, lin.bias, v)
+    return torch.where(full, ref, res), full
+
+
+def _tiny_vectors(model):
+    acts = capture(model, ["The capital of France is", "Rome is", "a b c d e f", "water is"])
+    return torch.cat([acts.attn_out, acts.mlp_out, acts.resid], 1)  # [4, 3L + 1, d]
+
+
+@needs_bf16
+@pytest.mark.parametrize("normed", [False, True])
+def test_pruned_argmax_equals_full_on_tiny_models(tiny, normed):
+    x = _tiny_vectors(tiny)
+    ref = lens.project(tiny, x, normed=normed).argmax(-1)
+    assert torch.equal(lens.argmax(tiny, x, normed=normed, method="pruned"), ref)
+    assert torch.equal(lens.argmax(tiny, x, normed=normed, method="full"), ref)
+    assert torch.equal(lens.argmax(tiny, x, normed=normed), ref)  # auto: full (small vocabulary)
+    for chunk in (1, 3, 7):  # results do not depend on the chunking
+        for method in ("pruned", "full"):
+            got = lens.argmax(tiny, x, normed=normed, method=method, chunk_size=chunk)
+            assert torch.equal(got, ref)
+
+
+def test_argmax_arguments(tiny_llama):
+    x = torch.zeros(2, tiny_llama.d_model)
+    with pytest.raises(ValueError, match="method"):
+        lens.argmax(tiny_llama, x, method="fast")
+    with pytest.raises(ValueError, match="chunk_size"):
+        lens.argmax(tiny_llama, x, chunk_size=0)
+    assert lens.argmax(tiny_llama, torch.zeros(0, 3, tiny_llama.d_model)).shape == (0, 3)
+
+
+@needs_bf16
+@pytest.mark.parametrize("normed", [False, True])
+def test_pruned_argmax_ties_and_near_ties(normed):
+    """Tied maxima go to the first token id, as torch.argmax on the full logits; near-ties (rows
+    one ulp apart) and rows that are all ties (x = 0) too; non-finite rows as the full matmul."""
+    from interp.testing import tiny_model
+
+    model = tiny_model("llama", chat=False, seed=3)  # its own copy: the weights are edited
+    lin = model.bridge.unembed.original_component
+    assert _prunable_unembedding(model)[0] is lin
+    w = lin.weight
+    with torch.no_grad():
+        w[250] = w[40]
+        w[399] = w[40]  # three identical rows: 40 < 250 < 399
+        w[41] = w[7]
+        w[41, 0] = torch.nextafter(w[7, 0], torch.tensor(math.inf))  # one ulp above row 7
+        w[300] = w[7]
+    x = torch.stack([w[40].detach() * 3.0, w[7].detach() * 2.0, w[41].detach() * 5.0,
+                     torch.zeros(model.d_model), -w[250].detach(),
+                     torch.full((model.d_model,), math.nan), w[7].detach() * math.inf])
+    x = torch.cat([x, _tiny_vectors(model).reshape(-1, model.d_model)])
+    ref = lens.project(model, x, normed=normed).argmax(-1)
+    if not normed:
+        logits = lens.project(model, x[:2])
+        assert ref[0] == 40 and logits[0, 40] == logits[0, 250] == logits[0, 399]  # a real tie
+        assert ref[1] in (7, 41) and logits[1, 7] == logits[1, 300]
+    assert ref[3] == 0  # all logits equal
+    assert torch.equal(lens.argmax(model, x, normed=normed, method="pruned"), ref)
+    for chunk in (1, 2, 5):
+        got = lens.argmax(model, x, normed=normed, method="pruned", chunk_size=chunk)
+        assert torch.equal(got, ref)
+
+
+@needs_bf16
+def test_pruned_argmax_bias_and_weight_changes():
+    """A nonzero unembedding bias (an extra bf16 column) and an edited weight (cache rebuilt)."""
+    from interp.testing import tiny_model
+
+    model = tiny_model("gemma3", chat=False, seed=5)
+    lin = model.bridge.unembed.original_component
+    x = _tiny_vectors(model)
+    with torch.no_grad():
+        lin.bias.normal_(0.0, 2.0)
+        lin.bias[17] = lin.bias[3] = 50.0  # a tie carried by the bias alone
+    ref = lens.project(model, x).argmax(-1)
+    assert torch.equal(lens.argmax(model, x, method="pruned"), ref)
+    assert _first_pass(lin).with_bias
+    zero = torch.zeros(1, model.d_model)
+    assert lens.argmax(model, zero, method="pruned").item() == 3
+    with torch.no_grad():
+        lin.weight.mul_(-1.0)
+        lin.bias.zero_()
+    ref = lens.project(model, x).argmax(-1)
+    assert torch.equal(lens.argmax(model, x, method="pruned"), ref)
+    assert not _first_pass(lin).with_bias
+
+
+def test_pruned_argmax_refuses_where_it_does_not_apply(tiny_llama):
+    unembed = tiny_llama.bridge.unembed
+    handle = unembed.register_forward_hook(lambda *a: None)
+    try:
+        assert _prunable_unembedding(tiny_llama)[0] is None
+        with pytest.raises(ValueError, match="hooks"):
+            lens.argmax(tiny_llama, torch.zeros(1, tiny_llama.d_model), method="pruned")
+        x = _tiny_vectors(tiny_llama)
+        assert torch.equal(lens.argmax(tiny_llama, x), lens.project(tiny_llama, x).argmax(-1))
+    finally:
+        handle.remove()
+
+
+@st.composite
+def _argmax_problems(draw):
+    """A random unembedding (with exact duplicate rows, one-ulp neighbours, outlier columns, any
+    scale) and random rows (with zero rows, outlier dimensions, multiples of vocabulary rows)."""
+    vocab = draw(st.integers(1, 700))
+    d = draw(st.integers(1, 40))
+    n = draw(st.integers(1, 24))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2 ** 31 - 1)))
+    w_scale = 2.0 ** draw(st.integers(-40, 40))
+    x_scale = 2.0 ** draw(st.integers(-60, 60))
+    w = torch.randn(vocab, d, generator=g) * w_scale
+    if draw(st.booleans()):
+        w[:, torch.randint(d, (1,), generator=g)] *= 1e3  # an outlier column
+    for _ in range(draw(st.integers(0, 6))):  # duplicate rows: exact ties
+        i, j = torch.randint(vocab, (2,), generator=g).tolist()
+        w[j] = w[i]
+    for _ in range(draw(st.integers(0, 3))):  # rows one ulp apart: near-ties
+        i, j = torch.randint(vocab, (2,), generator=g).tolist()
+        w[j] = w[i]
+        k = int(torch.randint(d, (1,), generator=g))
+        direction = torch.tensor(draw(st.sampled_from([math.inf, -math.inf])))
+        w[j, k] = torch.nextafter(w[i, k], direction)
+    bias_kind = draw(st.sampled_from(["none", "zero", "random"]))
+    b = None if bias_kind == "none" else torch.zeros(vocab)
+    if bias_kind == "random":
+        size = w_scale * x_scale * draw(st.sampled_from([0.01, 1.0, 100.0]))
+        b = torch.randn(vocab, generator=g) * size
+    x = torch.randn(n, d, generator=g) * x_scale
+    kinds = draw(st.lists(st.sampled_from(["plain", "zero", "outlier", "token", "tokens"]),
+                          min_size=n, max_size=n))
+    for r, kind in enumerate(kinds):
+        if kind == "zero":
+            x[r] = 0.0
+        elif kind == "outlier":
+            x[r, torch.randint(d, (1,), generator=g)] *= 1e4
+        elif kind == "token":  # along a (possibly duplicated) vocabulary row: ties at the top
+            x[r] = w[torch.randint(vocab, (1,), generator=g)] * (x_scale / w_scale)
+        elif kind == "tokens":
+            i, j = torch.randint(vocab, (2,), generator=g).tolist()
+            x[r] = (w[i] + w[j]) * (x_scale / w_scale)
+    return w, b, x
+
+
+@needs_bf16
+@given(_argmax_problems())
+def test_pruned_argmax_property(problem):
+    w, b, x = problem
+    assume(torch.isfinite(w).all() and (b is None or torch.isfinite(b).all()))
+    lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=b is not None)
+    with torch.no_grad():
+        lin.weight.copy_(w)
+        if b is not None:
+            lin.bias.copy_(b)
+    got, full = _pruned(lin, x)
+    assert torch.equal(got, _reference(lin.weight, lin.bias, x))
+    # rows are only handed back when not finite or near bf16's range (||x'|| max ||w'|| >= 2^120)
+    wb = w.double() if b is None else torch.cat([w.double(), b.double()[:, None]], 1)
+    xb = x.double() if b is None else torch.cat([x.double(), torch.ones(len(x), 1)], 1)
+    small = torch.isfinite(x).all(1) & (xb.norm(dim=1) * wb.norm(dim=1).max() < 2.0 ** 110)
+    assert not full[small].any()

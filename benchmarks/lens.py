@@ -1,0 +1,102 @@
+"""Logit-lens argmax: the full float32 matmul vs the pruned exact argmax, in one run.
+
+Inputs are real: the MHSA and MLP updates (``attn_out``, ``mlp_out``) at the last position of
+PARAREL queries (the demo's data, Table 3 prompt 0), captured once, exactly what the extraction
+analysis (Fig. 5/8) projects with ``lens.argmax``. Prints the wall time of
+
+* the full matmul (``lens.argmax(..., method="full")``: float32 logits of the whole vocabulary,
+  ``--chunk-size`` rows at a time; the implementation before the pruned path),
+* the pruned argmax (``method="auto"``, which picks ``"pruned"`` on a big vocabulary): its first
+  call, which also builds the cached bfloat16 unembedding, and later calls (median),
+
+their ratio, and whether the token ids are identical (they must be).
+
+    python benchmarks/lens.py                              # Gemma-3-270M, 64 queries x 36 vectors
+    python benchmarks/lens.py --queries 468 --threads 2    # the demo's size: 468 x 36 vectors
+    python benchmarks/lens.py --model smollm2-135m-instruct --normed
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from interp import capture, lens, load_model
+from interp.data import demo_path, pararel
+from interp.queries import pararel_queries
+
+
+def timed(fn: Callable[[], torch.Tensor], repeats: int) -> tuple[torch.Tensor, list[float]]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="gemma3-270m")
+    ap.add_argument("--queries", type=int, default=64, 
+                    help="PARAREL queries (x 2 n_layers vectors)")
+    ap.add_argument("--normed", action="store_true", help="apply the final norm first")
+    ap.add_argument("--chunk-size", type=int, default=256, help="rows per chunk (extraction: 256)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed calls of each after the first")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    model = load_model(a.model)
+    rels = pararel.load(demo_path() / "pararel")
+    facts = 1
+    while True:  # enough facts per relation for the requested number of queries
+        qs = pararel_queries(model, rels, 0, max_facts=facts)
+        if len(qs) >= a.queries or facts > 1000:
+            break
+        facts *= 2
+    qs = qs[:a.queries]
+    t0 = time.perf_counter()
+    acts = capture(model, [q.prompt for q in qs], keep=("attn_out", "mlp_out"), logits=False,
+                   progress=False)
+    t_cap = time.perf_counter() - t0
+    x = torch.cat([acts.attn_out, acts.mlp_out], dim=1)  # [n, 2 n_layers, d_model]
+    pruned_applies = lens._prunable_unembedding(model)[0] is not None
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {model.name}: vocabulary "
+          f"{model.d_vocab:,}, d_model {model.d_model}; inputs: real attn_out + mlp_out of "
+          f"{len(qs)} PARAREL queries ({x.shape[0]} x {x.shape[1]} = {x.shape[0] * x.shape[1]:,} "
+          f"vectors, captured in {t_cap:.1f} s); normed={a.normed}, chunk_size {a.chunk_size}; "
+          f"pruned path applies: {pruned_applies}")
+
+    def full() -> torch.Tensor:
+        return lens.argmax(model, x, normed=a.normed, chunk_size=a.chunk_size, method="full")
+
+    def fast() -> torch.Tensor:
+        return lens.argmax(model, x, normed=a.normed, chunk_size=a.chunk_size)
+
+    t0 = time.perf_counter()
+    new_first = fast()  # builds the bf16 unembedding (cached for the model's lifetime)
+    t_first = time.perf_counter() - t0
+    new, t_new = timed(fast, a.repeats)
+    old, t_old = timed(full, a.repeats)
+    same = torch.equal(old, new) and torch.equal(old, new_first)
+    t_o, t_n = statistics.median(t_old), statistics.median(t_new)
+    flop = 2 * x.shape[0] * x.shape[1] * model.d_model * model.d_vocab
+    print(f"  full float32 matmul argmax   {t_o:8.2f} s  ({flop / t_o / 1e9:6.1f} GFLOP/s)   "
+          f"runs: {', '.join(f'{t:.2f}' for t in t_old)}")
+    print(f"  pruned argmax, first call    {t_first:8.2f} s  (includes building the bf16 weights)")
+    print(f"  pruned argmax, later calls   {t_n:8.2f} s   "
+          f"runs: {', '.join(f'{t:.2f}' for t in t_new)}")
+    print(f"  full / pruned: {t_o / t_n:.2f}x (first call: {t_o / t_first:.2f}x); identical "
+          f"token ids: {same} ({old.numel():,} argmaxes)")
+    if not same:
+        raise SystemExit("the pruned argmax differs from the full matmul")
+
+
+if __name__ == "__main__":
+    main()
