@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -295,13 +296,27 @@ def _first_pass_mm(xh: Tensor, weight: Tensor, packed: bool) -> Tensor:
 @contextmanager
 def _one_thread() -> Iterator[None]:
     """Run the bookkeeping around the big matmuls on one thread: its many small operations gain
-    nothing from more, and on a loaded machine each would wait for a descheduled thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+    nothing from more, and on a loaded machine each would wait for a descheduled thread. The
+    thread count is torch's global: with several Python threads inside at once, the first saves
+    it and the last restores it (a counter under a lock), so it never ends up at 1."""
+    global _saved_threads, _inside
+    with _threads_lock:
+        if _inside == 0:
+            _saved_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _inside += 1
     try:
         yield
     finally:
-        torch.set_num_threads(n)
+        with _threads_lock:
+            _inside -= 1
+            if _inside == 0:
+                torch.set_num_threads(_saved_threads)
+
+
+_threads_lock = threading.Lock()
+_inside = 0
+_saved_threads = 1
 
 
 def _threshold(a_max: Float[Tensor, " m"], c: Float[Tensor, " m"]) -> Float[Tensor, " m"]:
