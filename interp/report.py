@@ -197,6 +197,8 @@ class ReportContext:
         self._units = [u for u in units if not _skipped_reason(u.payload)]
         self.used: dict[str, StoredUnit] = {}
         self.section_used: dict[str, StoredUnit] = {}  # the units the section being built read
+        #: the base-vs-IFT comparisons, computed once by :func:`paired_rows`
+        self.paired: tuple[list[dict], list[str]] | None = None
         #: relpath -> why, of the units a sweep found stale and kept (``meta["stale"]``)
         self.stale: dict[str, str] = {u.key.relpath: u.meta["stale"] for u in self._units
                                       if isinstance(u.meta.get("stale"), str)}
@@ -1240,8 +1242,8 @@ def paired_rows(ctx: ReportContext) -> tuple[list[dict], list[str]]:
     """Every base-vs-IFT comparison of :data:`PAIRED_METRICS` the store allows, with ``q_value``
     (p adjusted over all of them, Benjamini-Hochberg), and what was skipped; computed once per
     report (the findings summary and the base-vs-IFT table show the same rows)."""
-    if getattr(ctx, "_paired", None) is not None:
-        return ctx._paired
+    if ctx.paired is not None:
+        return ctx.paired
     from interp.stats import adjust_p
 
     base, ift = ctx.models_with(BASE), ctx.models_with(IFT)
@@ -1261,8 +1263,8 @@ def paired_rows(ctx: ReportContext) -> tuple[list[dict], list[str]]:
             else:
                 rows.append(row)
     rows = [{**r, "q_value": q} for r, q in zip(rows, adjust_p([r["p_value"] for r in rows], "bh"))]
-    ctx._paired = (rows, skipped)
-    return ctx._paired
+    ctx.paired = (rows, skipped)
+    return ctx.paired
 
 
 def verdict(row: Mapping[str, Any], consistent_when: str | None, alpha: float = 0.05) -> str:

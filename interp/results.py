@@ -240,14 +240,20 @@ def _sha256_array(a: np.ndarray) -> str:
 
 @functools.lru_cache(maxsize=1)
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages that determine results (None if not installed)."""
-    out: dict[str, str | None] = {}
+    """Installed versions of the packages that determine results (None if not installed); read
+    once per process (every stored unit and every provenance check asks for them)."""
+    return dict(_package_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _package_versions() -> tuple[tuple[str, str | None], ...]:
+    out: list[tuple[str, str | None]] = []
     for name in VERSIONED_PACKAGES:
         try:
-            out[name] = importlib.metadata.version(name)
+            out.append((name, importlib.metadata.version(name)))
         except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+            out.append((name, None))
+    return tuple(out)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

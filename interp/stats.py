@@ -71,6 +71,23 @@ def _nan_interval(n: int, confidence: float) -> Interval:
     return Interval(math.nan, math.nan, math.nan, n, confidence)
 
 
+def resample_counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """``[..., n]`` counts of each of ``n`` units in resamples given as drawn indices ``[..., m]``.
+
+    >>> resample_counts(np.array([[0, 0, 2], [1, 2, 2]]), 3).tolist()
+    [[2.0, 0.0, 1.0], [0.0, 1.0, 2.0]]
+    """
+    flat = np.asarray(idx).astype(np.int64).reshape(-1, idx.shape[-1])
+    offsets = n * np.arange(len(flat))[:, None]
+    counts = np.bincount((flat + offsets).ravel(), minlength=len(flat) * n).reshape(len(flat), n)
+    return counts.astype(np.float64).reshape(idx.shape[:-1] + (n,))
+
+
+def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``[n_boot, n]`` counts of each unit in ``n_boot`` resamples with replacement."""
+    return resample_counts(rng.integers(0, n, size=(n_boot, n)), n)
+
+
 def _percentile_bootstrap(data: tuple, statistic: Callable[..., Any], *, n_boot: int,
                           confidence: float, seed: int, vectorized: bool,
                           paired: bool = False) -> Any:
@@ -203,9 +220,7 @@ def ratio_bootstrap_ci(
         return [Interval(float(e), float(e), float(e), 1, confidence) for e in est]
 
     def ratios(idx: np.ndarray, axis: int = -1) -> np.ndarray:
-        flat = idx.astype(int).reshape(-1, n)  # resamples x drawn units
-        offsets = n * np.arange(len(flat))[:, None]
-        w = np.bincount((flat + offsets).ravel(), minlength=flat.size).reshape(len(flat), n)
+        w = resample_counts(idx, n).reshape(-1, n)  # resamples x units
         r = (w @ num) / (w @ den)[:, None]  # [resamples, k]
         return np.moveaxis(r.reshape(idx.shape[:-1] + (k,)), -1, 0)
     res = _percentile_bootstrap((np.arange(n, dtype=float),), ratios, n_boot=n_boot,

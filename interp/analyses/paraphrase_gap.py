@@ -52,7 +52,7 @@ from torch import Tensor
 
 from interp.capture import Activations
 from interp.prompts import sentence_prompt
-from interp.stats import Interval, nan_to_none
+from interp.stats import Interval, bootstrap_counts, nan_to_none
 
 REPRESENTATIONS = ("post_norm", "pre_norm", "encoder_mean")
 SPLITS = ("all", "consistent", "inconsistent")
@@ -304,12 +304,6 @@ def set_means(
     sums = torch.zeros((n_sets,) + tuple(pair_cos.shape[1:]), dtype=torch.float64).index_add_(0, idx, vals)
     counts = torch.bincount(idx, minlength=n_sets).double().reshape((-1,) + (1,) * (pair_cos.ndim - 1))
     return torch.where(counts > 0, sums / counts.clamp(min=1), torch.nan).numpy()
-
-
-def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``[n_boot, n]`` counts of each unit in ``n_boot`` resamples with replacement."""
-    idx = rng.integers(0, n, size=(n_boot, n)) + (np.arange(n_boot) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
 def percentile_intervals(estimates: np.ndarray, boots: np.ndarray, n: int,

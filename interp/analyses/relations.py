@@ -41,12 +41,11 @@ from interp.analyses.paraphrase_gap import (
     _interval,
     _nan,
     _quiet,
-    bootstrap_counts,
     pair_cosines,
     percentile_intervals,
 )
 from interp.capture import Activations
-from interp.stats import Interval, nan_to_none
+from interp.stats import Interval, bootstrap_counts, nan_to_none
 
 #: Above this many candidate pairs per relation, pairs are drawn by rejection sampling.
 _ENUMERATE_MAX = 1_000_000
