@@ -57,7 +57,7 @@ from typing import Any
 import torch
 
 from interp.models import Model
-from interp.selfcheck import Check, guard, relative_error, tolerance
+from interp.selfcheck import Check, _short as _short_text, guard, relative_error, tolerance
 
 #: (PARAREL pattern, subject, object) of the sample queries; every object is a candidate answer
 SAMPLE_FACTS: tuple[tuple[str, str, str], ...] = (
@@ -537,8 +537,7 @@ def _check_boundary(model: Model, prompts: Sequence[str], objects: Sequence[str]
 
 
 def _short(model: Model, ids: Sequence[int], n: int = 80) -> str:
-    text = model.tokenizer.decode(ids)
-    return repr(text if len(text) <= n else text[:n] + "...")
+    return _short_text(model.tokenizer.decode(ids), n)
 
 
 def _architecture(model: Model) -> str:
