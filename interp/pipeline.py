@@ -21,7 +21,7 @@ import gc
 import logging
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -49,8 +49,11 @@ SKIPPED = "skipped"
 
 
 def skipped_reason(payload: Any) -> str | None:
-    """The reason a stored unit was skipped, or ``None`` for a computed result."""
-    return payload.get(SKIPPED) if isinstance(payload, dict) and len(payload) == 1 else None
+    """The reason a stored unit was skipped (``{"skipped": reason}``), or ``None`` for a
+    computed result."""
+    if isinstance(payload, Mapping) and len(payload) == 1 and isinstance(payload.get(SKIPPED), str):
+        return payload[SKIPPED]
+    return None
 
 
 def pooled_units(model: str, dataset: str, analyses: Sequence[str]) -> tuple[UnitKey, ...]:

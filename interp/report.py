@@ -50,6 +50,7 @@ import plotly.offline
 from interp import figures
 from interp.figures import fmt_interval, fmt_num, model_colors
 from interp.provenance import stale_note
+from interp.pipeline import skipped_reason
 from interp.results import ResultStore, StoredUnit, package_versions
 
 log = logging.getLogger(__name__)
@@ -161,19 +162,12 @@ def model_role(meta: Mapping[str, Any]) -> str:
     return UNKNOWN
 
 
-def _skipped_reason(payload: Any) -> str | None:
-    """The reason a stored unit was skipped (``{"skipped": reason}``), else ``None``."""
-    if isinstance(payload, Mapping) and len(payload) == 1 and isinstance(payload.get("skipped"), str):
-        return payload["skipped"]
-    return None
-
-
 def skipped_notes(ctx: "ReportContext") -> list[str]:
     """One note per (model, analysis) skipped as not defined for the model, with the reason and
     how many units it covers."""
     groups: dict[tuple[str, str, str], int] = {}
     for u in ctx.skipped:
-        k = (u.key.model, f"{u.key.dataset} {u.key.analysis}", _skipped_reason(u.payload) or "")
+        k = (u.key.model, f"{u.key.dataset} {u.key.analysis}", skipped_reason(u.payload) or "")
         groups[k] = groups.get(k, 0) + 1
     return [f"Skipped for {m}: {what} ({n} unit{'s' if n != 1 else ''}): {why}"
             for (m, what, why), n in groups.items()]
@@ -193,8 +187,8 @@ class ReportContext:
         units = list(store.iter_units())
         #: units stored as skipped (their analysis is not defined for the model, e.g. Fig. 2 for
         #: an encoder-decoder): listed in the header's notes, never given to a section
-        self.skipped = [u for u in units if _skipped_reason(u.payload)]
-        self._units = [u for u in units if not _skipped_reason(u.payload)]
+        self.skipped = [u for u in units if skipped_reason(u.payload)]
+        self._units = [u for u in units if not skipped_reason(u.payload)]
         self.used: dict[str, StoredUnit] = {}
         self.section_used: dict[str, StoredUnit] = {}  # the units the section being built read
         #: the base-vs-IFT comparisons, computed once by :func:`paired_rows`
