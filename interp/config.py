@@ -52,15 +52,12 @@ from interp.models import DTYPES, ModelLoadError, ResolvedSpec, resolve_spec
 from interp.prompts import CASINGS
 from interp.queries import FACT_ORDERS
 
-#: Every analysis the sweep knows, by dataset.
-ANALYSES: dict[str, tuple[str, ...]] = {
-    "pararel": ("consistency", "gap", "layer_gap", "relations", "attributes", "extraction"),
-    "mrpc": ("gap",),
-    "tapaco": ("gap",),
-    "mmlu": ("spread",),
-    "becel": ("consistency",),
-}
-DATASETS = tuple(ANALYSES)
+def analyses_by_dataset() -> dict[str, tuple[str, ...]]:
+    """Every analysis the sweep knows, by dataset (from :mod:`interp.registry`)."""
+    from interp import registry
+
+    return registry.names_by_dataset()
+
 
 #: The keys (of any section) that take one of a few values, and those values (for a list-valued
 #: key: the values its items take).
@@ -70,8 +67,6 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "lens": ("raw", "normed"),
     "dtype": tuple(DTYPES),
     "prompts": (0, 1, 2),
-    "analyses": tuple(dict.fromkeys([a for v in ANALYSES.values() for a in v]
-                                    + [f"{k}.{a}" for k, v in ANALYSES.items() for a in v])),
     "becel_method": ("probe", "finetune"),
     "becel_tasks": BECEL_TASKS,
     "pararel_casing": CASINGS,
@@ -79,6 +74,16 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "mrpc_split": tuple(MRPC_SPLITS),
     "mmlu_split": MMLU_SPLITS,
 }
+
+
+def _choices(key: str) -> tuple[Any, ...]:
+    """The values ``key`` takes: :data:`CHOICES`, and for ``analyses`` the registry's names
+    (``name`` or ``dataset.name``)."""
+    if key == "analyses":
+        by_ds = analyses_by_dataset()
+        return tuple(dict.fromkeys([a for v in by_ds.values() for a in v]
+                                   + [f"{k}.{a}" for k, v in by_ds.items() for a in v]))
+    return CHOICES.get(key, ())
 
 
 class ConfigError(ValueError):
@@ -162,7 +167,7 @@ class SweepConfig:
 
     def wanted(self, dataset: str) -> tuple[str, ...]:
         """The analyses to run on ``dataset`` (all of its analyses unless ``analyses`` filters)."""
-        names = ANALYSES[dataset]
+        names = analyses_by_dataset()[dataset]
         if not self.analyses:
             return names
         return tuple(a for a in names if a in self.analyses or f"{dataset}.{a}" in self.analyses)
@@ -280,7 +285,7 @@ def _keys(cls: type, section: str) -> dict[str, _Key]:
             continue  # models, datasets, limits: sections of their own
         default = None if f.default is MISSING else f.default
         out[f.name] = _Key(f.name, hint, is_list, optional, RULES[section].get(f.name, Rule()),
-                           CHOICES.get(f.name, ()), default)
+                           _choices(f.name), default)
     return out
 
 
@@ -494,6 +499,10 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"{where}: duplicate model labels in {labels}")
+    for label in labels:
+        if label.startswith("_"):  # "_sweep" holds the cross-model summaries (interp.analysis.SWEEP)
+            raise ConfigError(f"{where}: model label {label!r}: labels may not start with \"_\" "
+                              f"(reserved); write e.g. label = \"{label.lstrip('_') or 'model'}\"")
     for m in models:
         if m.base is not None and m.base not in labels:
             raise ConfigError(f"{where}: model {m.label!r}: base {m.base!r} is not a model label; "
@@ -503,11 +512,12 @@ def from_dict(d: dict, *, base_dir: Path | None = None, source: str | None = Non
         raise ConfigError(f"{where}: [datasets] must be a table of name = path")
     datasets = {}
     for name, path in raw_datasets.items():
-        if name not in DATASETS:
-            close = difflib.get_close_matches(name, DATASETS, n=1)
+        known = tuple(analyses_by_dataset())
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
             raise ConfigError(f"{where}: unknown dataset {name!r}"
                               f"{f' (did you mean {close[0]!r}?)' if close else ''}; known: "
-                              f"{list(DATASETS)}")
+                              f"{list(known)}")
         if not isinstance(path, str) or not path.strip():
             raise ConfigError(f"{where}: [datasets] {name} must be a path or \"download\", got "
                               f"{_toml(path)} ({_a(path)}); write e.g. {name} = \"data/{name}\"")

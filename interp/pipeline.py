@@ -27,20 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from interp.analysis import SWEEP
 from interp.config import SweepConfig
 from interp.provenance import Provenance, stale_inputs_reason
 from interp.results import ResultStore, UnitKey
 
 log = logging.getLogger(__name__)
-
-#: (dataset, analysis) pairs that also get a unit pooled over the prompts (prompt="all").
-POOLED: dict[str, tuple[str, ...]] = {
-    "pararel": ("consistency", "gap", "layer_gap", "relations", "attributes", "extraction"),
-    "mrpc": ("gap",),
-    "tapaco": ("gap",),
-    "mmlu": ("spread",),
-}
-
 
 #: payload key of a unit whose analysis is not defined for its model (e.g. Fig. 2's attribute
 #: rate for an encoder-decoder, :class:`interp.seq2seq.NotApplicable`): the unit is stored with
@@ -54,11 +46,6 @@ def skipped_reason(payload: Any) -> str | None:
     if isinstance(payload, Mapping) and len(payload) == 1 and isinstance(payload.get(SKIPPED), str):
         return payload[SKIPPED]
     return None
-
-
-def pooled_units(model: str, dataset: str, analyses: Sequence[str]) -> tuple[UnitKey, ...]:
-    return tuple(UnitKey(model, dataset, a, "all") for a in POOLED.get(dataset, ())
-                 if a in analyses)
 
 
 class Context:
@@ -122,38 +109,25 @@ class Context:
         p = self.cfg.datasets[dataset]
         return None if p == "download" else p
 
-    def data(self, name: str, loader: Callable[[], Any]) -> Any:
-        if name not in self._data:
-            self._data[name] = loader()
-        return self._data[name]
+    def records(self, dataset: str) -> Any:
+        """The dataset's records under the config's limits (loaded once per process)."""
+        from interp import registry
 
-    # ----------------------------------------------------------------------------- datasets
+        if dataset not in self._data:
+            self._data[dataset] = registry.dataset(dataset).load(self.cfg, self.path(dataset))
+        return self._data[dataset]
+
     def relations(self) -> dict:
-        from interp.data import pararel
-
-        lim = self.cfg.limits
-        return self.data("pararel", lambda: pararel.load(
-            self.path("pararel"), relations=lim.pararel_relations))
+        return self.records("pararel")
 
     def mrpc_pairs(self) -> list:
-        from interp.data import mrpc
-
-        lim = self.cfg.limits
-        pairs = self.data("mrpc", lambda: mrpc.load(self.path("mrpc"), split=lim.mrpc_split))
-        return pairs[: lim.mrpc_max_pairs] if lim.mrpc_max_pairs else pairs
+        return self.records("mrpc")
 
     def tapaco_sets(self) -> list:
-        from interp.data import tapaco
-
-        return self.data("tapaco", lambda: tapaco.load(
-            self.path("tapaco"), limit_sets=self.cfg.limits.tapaco_max_sets))
+        return self.records("tapaco")
 
     def mmlu_questions(self) -> list:
-        from interp.data import mmlu
-
-        lim = self.cfg.limits
-        return self.data("mmlu", lambda: mmlu.load(self.path("mmlu"), split=lim.mmlu_split,
-                                                   subjects=lim.mmlu_subjects, limit=lim.mmlu_limit))
+        return self.records("mmlu")
 
 
 #: sample prompts per dataset and prompt format, and candidates per PARAREL sample, of the
@@ -212,12 +186,14 @@ def self_check_samples(ctx: Context, model: Any) -> tuple[dict, dict, list]:
 
 
 def _config_slice(cfg: SweepConfig, key: UnitKey) -> dict:
-    mc = cfg.model(key.model)
-    return {"model": asdict(mc), "dataset": key.dataset,
-            "dataset_path": cfg.datasets.get(key.dataset), "analysis": key.analysis,
-            "prompt": key.prompt, "extra": key.extra, "limits": asdict(cfg.limits),
-            "batch_size": cfg.batch_size, "representation": cfg.representation, "lens": cfg.lens,
-            "device": cfg.device, "dtype": cfg.dtype, "source": cfg.source, "notes": list(cfg.notes)}
+    common = {"dataset": key.dataset, "dataset_path": cfg.datasets.get(key.dataset),
+              "analysis": key.analysis, "prompt": key.prompt, "extra": key.extra,
+              "limits": asdict(cfg.limits), "batch_size": cfg.batch_size,
+              "representation": cfg.representation, "lens": cfg.lens, "device": cfg.device,
+              "dtype": cfg.dtype, "source": cfg.source, "notes": list(cfg.notes)}
+    if key.model == SWEEP:
+        return {"models": [asdict(m) for m in cfg.models], **common}
+    return {"model": asdict(cfg.model(key.model)), **common}
 
 
 class _Job:
@@ -231,10 +207,6 @@ class _Job:
         #: unit -> the stale units it is computed from (pooled units under keep_stale)
         self.stale_inputs: dict[UnitKey, list[str]] = {}
 
-    def missing(self, analysis: str) -> bool:
-        """Whether a unit of ``analysis`` must be computed (missing, or stale and not kept)."""
-        return any(u.analysis == analysis and self.to_run(u) for u in self.job.units)
-
     def to_run(self, key: UnitKey) -> bool:
         return self.ctx.provenance.needs_run(self.store, key)
 
@@ -242,45 +214,41 @@ class _Job:
         """Whether ``key`` is stored and fresh (so it may be used as an input)."""
         return self.ctx.provenance.state(self.store, key).status == "fresh"
 
-    def key(self, analysis: str) -> UnitKey:
-        return next(u for u in self.job.units if u.analysis == analysis)
-
-    def wanted(self, analysis: str) -> bool:
-        return any(u.analysis == analysis for u in self.job.units)
-
     def save(self, key: UnitKey, payload: dict, seconds: float,
              arrays: dict[str, np.ndarray] | None = None) -> None:
+        cfg = self.ctx.cfg
         check = self.ctx.checks.get(key.model)
         stale_inputs = self.stale_inputs.get(key, [])
-        self.store.save(key, payload, config=_config_slice(self.ctx.cfg, key),
-                        model_spec=self.ctx.cfg.model(key.model).spec, seed=self.ctx.cfg.seed,
-                        timings={**self.shared_s, "analysis_s": round(seconds, 3)}, arrays=arrays,
+        self.store.save(key, payload, config=_config_slice(cfg, key),
+                        model_spec="" if key.model == SWEEP else cfg.model(key.model).spec,
+                        seed=cfg.seed, timings={**self.shared_s, "analysis_s": round(seconds, 3)},
+                        arrays=arrays,
                         self_check=None if check is None or self.job.pooled else check.to_dict(),
-                        provenance=self.ctx.provenance.record(key, stale_inputs=stale_inputs),
+                        provenance=self.ctx.provenance.record(key, stale_inputs=stale_inputs,
+                                                              store=self.store),
                         stale=stale_inputs_reason(stale_inputs) if stale_inputs else None)
         self.done.append(key)
 
-    def unit(self, analysis: str, compute: Callable[[], dict | tuple[dict, dict]]) -> None:
-        """Compute and save ``analysis`` if it is part of the job and missing; a failure is
-        recorded (with its reason) and does not stop the other units."""
-        if not self.wanted(analysis) or not self.missing(analysis):
-            return
+    def unit(self, key: UnitKey, compute: Callable[[], Any]) -> Any:
+        """Compute and save ``key``; return its result, or ``None`` when it was skipped or failed
+        (a failure is recorded with its reason and does not stop the other units)."""
+        from interp.registry import dump_result
         from interp.seq2seq import NotApplicable
 
-        key = self.key(analysis)
         t0 = time.perf_counter()
         try:
-            out = compute()
+            result = compute()
         except NotApplicable as e:  # not defined for this model: stored as skipped, counted
             self.skip(key, str(e), time.perf_counter() - t0)
-            return
+            return None
         except Exception as e:  # noqa: BLE001 - reported per unit, the sweep goes on
             log.warning("unit %s failed: %s", key, e)
             log.debug(traceback.format_exc())
             self.failed.append((str(key), f"{type(e).__name__}: {e}"))
-            return
-        payload, arrays = out if isinstance(out, tuple) else (out, None)
+            return None
+        payload, arrays = dump_result(result)
         self.save(key, payload, time.perf_counter() - t0, arrays)
+        return result
 
     def skip(self, key: UnitKey, reason: str, seconds: float = 0.0) -> None:
         """Store ``key`` as skipped (its analysis is not defined for the model), with why."""
@@ -288,162 +256,86 @@ class _Job:
         self.ctx.skipped.append((str(key), reason))
         self.save(key, {SKIPPED: reason}, seconds)
 
-    def timed(self, name: str, fn: Callable[[], Any]) -> Any:
-        t0 = time.perf_counter()
-        out = fn()
-        self.shared_s[name] = round(time.perf_counter() - t0, 3)
-        return out
+    def load(self, key: UnitKey) -> Any:
+        """The typed result stored under ``key``."""
+        from interp.registry import load_result, result_class
+
+        unit = self.store.load(key)
+        return load_result(unit.payload, result_class(key), unit.arrays)
 
 
-# ------------------------------------------------------------------------------------ PARAREL
+def _model_job(j: _Job) -> None:
+    """One model on one dataset at one prompt (or variant): every missing unit of the job from
+    one forward that keeps what they need (:class:`interp.analysis.Needs`)."""
+    from interp import registry
+    from interp.analysis import JobInputs
 
+    cfg, job = j.ctx.cfg, j.job
+    ds = registry.dataset(job.dataset)
+    keys = {u.analysis: u for u in job.units}
+    key = lambda name: keys.get(name) or UnitKey(job.model, job.dataset, name, job.prompt, job.extra)  # noqa: E731
 
-def _pararel_job(j: _Job) -> None:
-    from interp.analyses import paraphrase_gap, relations
-    from interp.analyses.attributes import attribute_rates
-    from interp.analyses.consistency import ParaRelConsistency, pararel_consistency
-    from interp.analyses.extraction import extraction_rates, pararel_clusters
-    from interp.capture import capture
-    from interp.queries import pararel_queries
-    from interp.scoring import predict_pararel
+    # what runs: the missing units and, recursively, what they require that is not stored fresh
+    run: list[str] = []
 
-    cfg, lim, p = j.ctx.cfg, j.ctx.cfg.limits, int(j.job.prompt)
-    model = j.ctx.model(j.job.model)
-    rels = j.ctx.relations()
-    queries = pararel_queries(model, rels, p, max_facts=lim.pararel_max_facts, seed=cfg.seed,
-                              casing=lim.pararel_casing, fact_order=lim.pararel_fact_selection)
-    if not queries:
-        raise ValueError("no PARAREL queries (no relation with a causal pattern and facts)")
-    acts = j.timed("capture_s", lambda: capture(
-        model, [q.prompt for q in queries],
-        positions={"last": "last", "subject": [q.subject_span for q in queries]},
-        keep={"last": ("resid", "attn_out", "mlp_out"), "subject": ("resid",)},
-        logits=["last"], batch_size=cfg.batch_size))
-    last, subj = acts["last"], acts["subject"]
+    def visit(name: str, wanted: bool) -> None:
+        a = registry.analysis(job.dataset, name)
+        if name in run or (not wanted and j.fresh(key(name))):
+            return
+        for r in a.requires:
+            visit(r, False)
+        run.append(name)
+    for u in job.units:
+        if j.to_run(u):
+            visit(u.analysis, True)
+    needs = None
+    for name in run:
+        n = registry.analysis(job.dataset, name).needs_for(cfg)
+        needs = n if needs is None else needs.merge(n)
 
-    cons_key = j.key("consistency") if j.wanted("consistency") else None
-    if cons_key is not None and j.fresh(cons_key):  # a stale (kept) one is not used as an input
-        cons = ParaRelConsistency.from_dict(j.store.load(cons_key).payload)
-    else:
-        preds = j.timed("predict_s", lambda: predict_pararel(
-            model, queries, last, candidates=rels, restrict=lim.pararel_restrict_candidates,
-            batch_size=cfg.batch_size))
-        cons = pararel_consistency(queries, preds, prompt_index=p, n_boot=lim.n_boot,
-                                   seed=cfg.seed)
-        j.unit("consistency", cons.to_dict)
-    predictions = list(cons.predictions)
-    correct = list(cons.correct)
-    consistent = _query_consistent(queries, predictions)
+    results: dict[str, Any] = {}
+    failures: dict[str, Exception] = {}
 
-    j.unit("gap", lambda: paraphrase_gap.table1_unit(
-        last, paraphrase_gap.pararel_inputs(queries).sets, None,
-        representation=cfg.representation, seed=cfg.seed, n_boot=lim.n_boot).to_dict())
-    j.unit("layer_gap", lambda: paraphrase_gap.pararel_layer_gaps(
-        last, queries, predictions, seed=cfg.seed, n_boot=lim.n_boot).to_dict())
-    j.unit("relations", lambda: relations.relation_curves(
-        last, queries, max_pairs=lim.relation_max_pairs, seed=cfg.seed, n_boot=lim.n_boot,
-        model=model.name).to_dict())
-    j.unit("extraction", lambda: extraction_rates(
-        model, last, correct=correct, consistent=consistent, prompt_index=p,
-        normed=cfg.lens == "normed", clusters=pararel_clusters(queries), n_boot=lim.n_boot,
-        seed=cfg.seed).to_dict())
+    def result(name: str) -> Any:
+        if name in failures:
+            raise RuntimeError(f"{name} of this job failed: {failures[name]}")
+        if name not in results:
+            if name in run:
+                raise RuntimeError(f"{name} is not computed yet (declare it in `requires`)")
+            results[name] = j.load(key(name))
+        if results[name] is None:
+            raise RuntimeError(f"{name} of this job was skipped or failed")
+        return results[name]
 
-    def attributes() -> dict:
-        if model.is_encoder_decoder:  # before any Wikipedia look-up: skipped, with the reason
-            from interp.seq2seq import ATTRIBUTES_REASON, NotApplicable
-
-            raise NotApplicable(f"attribute rate (Fig. 2) of {model.name!r}: {ATTRIBUTES_REASON}")
-        if cfg.wikipedia is None:
-            raise ValueError("no Wikipedia snippet cache configured ([sweep] wikipedia = DIR)")
-        from interp.analyses.attributes import subject_attributes
-
-        attrs = subject_attributes(model.tokenizer, [q.subject for q in queries],
-                                   cache_dir=cfg.wikipedia, offline=cfg.wikipedia_offline)
-        return attribute_rates(model, subj, queries, attrs, normed=cfg.lens == "normed",
-                               n_boot=lim.n_boot, seed=cfg.seed).to_dict()
-
-    j.unit("attributes", attributes)
-
-
-def _query_consistent(queries: Sequence[Any], predictions: Sequence[str]) -> list[bool]:
-    """A query is consistent when its prediction equals every paraphrase's prediction of its
-    (relation, fact); queries of single-pattern relations count as consistent."""
-    groups: dict[tuple[str, int], set[str]] = {}
-    for q, pred in zip(queries, predictions):
-        groups.setdefault((q.relation, q.fact_index), set()).add(pred)
-    return [len(groups[(q.relation, q.fact_index)]) == 1 for q in queries]
-
-
-# ------------------------------------------------------------------------ MRPC / TAPACO / MMLU
-
-
-def _sentence_job(j: _Job) -> None:
-    from interp.analyses import paraphrase_gap
-    from interp.capture import capture
-
-    cfg, p = j.ctx.cfg, int(j.job.prompt)
-    model = j.ctx.model(j.job.model)
-    if j.job.dataset == "mrpc":
-        inputs = paraphrase_gap.mrpc_inputs(j.ctx.mrpc_pairs())
-    else:
-        inputs = paraphrase_gap.tapaco_inputs(j.ctx.tapaco_sets())
-    keep = ("resid",) if cfg.representation == "pre_norm" else ()
-    acts = j.timed("capture_s", lambda: capture(model, inputs.prompts(model, p), keep=keep,
-                                                logits=False, batch_size=cfg.batch_size))
-    j.unit("gap", lambda: paraphrase_gap.table1_unit(
-        acts, inputs.sets, inputs.non_pairs, representation=cfg.representation, seed=cfg.seed,
-        n_boot=cfg.limits.n_boot).to_dict())
-
-
-def _mmlu_job(j: _Job) -> None:
-    from interp.analyses.consistency import mmlu_setups
-    from interp.data.mmlu import subject_name
-    from interp.prompts import mmlu_prompt
-    from interp.scoring import mmlu_letter_logprobs
-
-    cfg, p = j.ctx.cfg, int(j.job.prompt)
-    model = j.ctx.model(j.job.model)
-    questions = j.ctx.mmlu_questions()
-    if not questions:
-        raise ValueError("no MMLU questions (check [limits] mmlu_subjects)")
-
-    def compute() -> tuple[dict, dict]:
-        setups = [(s, qs) for s, qs in mmlu_setups(questions, seed=cfg.seed) if s.instruction == p]
-        arrays, meta = {}, []
-        for s, qs in setups:
-            prompts = [mmlu_prompt(model, s.instruction, subject_name(q.subject), q.question,
-                                   q.choices) for q in qs]
-            lp = mmlu_letter_logprobs(model, prompts, batch_size=cfg.batch_size)
-            arrays[f"logprobs_o{s.ordering}"] = lp.numpy()
-            meta.append({"instruction": s.instruction, "ordering": s.ordering})
-        return {"setups": meta, "n_questions": len(questions)}, arrays
-
-    j.unit("spread", compute)
-
-
-def _becel_job(j: _Job) -> None:
-    from interp.analyses.finetune import run_becel
-
-    cfg, lim, task = j.ctx.cfg, j.ctx.cfg.limits, j.job.extra
-    model = j.ctx.model(j.job.model)
-    j.unit("consistency", lambda: run_becel(
-        model, task, j.ctx.path("becel"), n_train=lim.becel_max_train, n_test=lim.becel_max_eval,
-        n_pairs=lim.becel_max_eval, method=lim.becel_method,
-        symmetric_max_share=lim.becel_symmetric_max_share, seed=cfg.seed,
-        batch_size=cfg.batch_size, n_boot=lim.n_boot).to_dict())
-
-
-# ----------------------------------------------------------------------------------- pooling
+    inputs = JobInputs(cfg, ds, job.prompt, job.extra, model=lambda: j.ctx.model(job.model),
+                       records=lambda: j.ctx.records(job.dataset), needs=needs, result=result,
+                       timings=j.shared_s)
+    for name in run:
+        a = registry.analysis(job.dataset, name)
+        if name in keys and j.to_run(keys[name]):
+            results[name] = j.unit(keys[name], lambda: a.compute(inputs))
+        else:  # required by another unit, not itself wanted (or kept stale): computed, not saved
+            try:
+                results[name] = a.compute(inputs)
+            except Exception as e:  # noqa: BLE001 - the units that need it report it
+                failures[name] = e
 
 
 def _pool(j: _Job) -> None:
-    """Units pooled over the prompts, from the stored per-prompt units (no model needed)."""
+    """Units pooled over the prompts (or a dataset's variants), from the stored per-prompt units
+    (no model needed), by the analysis's ``pool``."""
+    from interp import registry
+    from interp.analysis import JobInputs
+
     cfg, prov = j.ctx.cfg, j.ctx.provenance
     for key in j.job.units:
         if not j.to_run(key):
             continue
-        per_prompt = [UnitKey(key.model, key.dataset, key.analysis, p) for p in cfg.prompts]
-        states = {k: prov.state(j.store, k) for k in per_prompt}
+        ds = registry.dataset(key.dataset)
+        a = registry.analysis(key.dataset, key.analysis)
+        parts = ([UnitKey(key.model, key.dataset, key.analysis, "all", v) for v in ds.variants(cfg)]
+                 if ds.variants else [UnitKey(key.model, key.dataset, key.analysis, p) for p in cfg.prompts])
+        states = {k: prov.state(j.store, k) for k in parts}
         absent = [str(k) for k, s in states.items() if s.status == "missing"]
         if absent:
             j.failed.append((str(key), "needs the per-prompt units " + ", ".join(absent)))
@@ -451,73 +343,27 @@ def _pool(j: _Job) -> None:
         stale: dict[str, list[str]] = {}  # reason -> prompts (kept stale, or failed to recompute)
         for k, s in states.items():
             if s.status == "stale":
-                stale.setdefault(s.reason, []).append(str(k.prompt))
+                stale.setdefault(s.reason, []).append(str(k.extra or k.prompt))
         j.stale_inputs[key] = [f"prompt {', '.join(ps)}: {why}" for why, ps in stale.items()]
-        units = [j.store.load(k) for k in per_prompt]
-        why = next((skipped_reason(u.payload) for u in units if skipped_reason(u.payload)), None)
+        payloads = [j.store.load(k).payload for k in parts]
+        why = next((skipped_reason(p) for p in payloads if skipped_reason(p)), None)
         if why is not None:  # skipped per prompt: skipped pooled, for the same reason
             j.skip(key, why)
             continue
-        j.unit(key.analysis, lambda: _POOLERS[(key.dataset, key.analysis)](j.ctx, units))
+        inputs = JobInputs(cfg, ds, "all", records=lambda d=key.dataset: j.ctx.records(d))
+        j.unit(key, lambda: a.pool([j.load(k) for k in parts], inputs))
 
 
-def _pool_with(cls_path: str, combine: str | None = None,
-               boot: bool = True) -> Callable[[Context, list], dict]:
-    """A pooler: rebuild the per-prompt results of class ``cls_path`` from their payloads and
-    combine them with the function ``combine`` (a dotted path), or with ``cls.pool``."""
-    def pool(ctx: Context, units: list) -> dict:
-        import importlib
+def _summaries(j: _Job) -> None:
+    """Cross-model units (:class:`interp.analysis.Summary`) from the stored units they read."""
+    from interp import registry
 
-        mod, name = cls_path.rsplit(".", 1)
-        cls = getattr(importlib.import_module(mod), name)
-        if combine is None:
-            fn = cls.pool
-        else:
-            mod_f, name_f = combine.rsplit(".", 1)
-            fn = getattr(importlib.import_module(mod_f), name_f)
-        results = [cls.from_dict(u.payload) for u in units]
-        kwargs = {"n_boot": ctx.cfg.limits.n_boot, "seed": ctx.cfg.seed} if boot else {}
-        return fn(results, **kwargs).to_dict()
-    return pool
-
-
-def _pool_mmlu(ctx: Context, units: list) -> dict:
-    from interp.analyses.consistency import MMLUSetup, mmlu_setups, mmlu_spread
-
-    questions = ctx.mmlu_questions()
-    by_setup = {(s.instruction, s.ordering): qs for s, qs in mmlu_setups(questions,
-                                                                        seed=ctx.cfg.seed)}
-    setups, qs, lps = [], [], []
-    for u in units:
-        for s in u.payload["setups"]:
-            setups.append(MMLUSetup(s["instruction"], s["ordering"]))
-            qs.append(by_setup[(s["instruction"], s["ordering"])])
-            lps.append(u.arrays[f"logprobs_o{s['ordering']}"])
-    return mmlu_spread(qs, lps, setups, n_boot=ctx.cfg.limits.n_boot,
-                       seed=ctx.cfg.seed).to_dict()
-
-
-_GAP = _pool_with("interp.analyses.paraphrase_gap.GapResult",
-                  "interp.analyses.paraphrase_gap.combine_prompts")
-_POOLERS: dict[tuple[str, str], Callable[[Context, list], dict]] = {
-    ("pararel", "consistency"): _pool_with("interp.analyses.consistency.ParaRelConsistency",
-                                           "interp.analyses.consistency.combine_prompts"),
-    ("pararel", "gap"): _GAP,
-    ("mrpc", "gap"): _GAP,
-    ("tapaco", "gap"): _GAP,
-    ("pararel", "layer_gap"): _pool_with("interp.analyses.paraphrase_gap.SplitLayerGaps",
-                                         "interp.analyses.paraphrase_gap.combine_prompts"),
-    ("pararel", "relations"): _pool_with("interp.analyses.relations.RelationCurves",
-                                         "interp.analyses.relations.combine_prompts"),
-    ("pararel", "attributes"): _pool_with("interp.analyses.attributes.AttributeRates"),
-    ("pararel", "extraction"): _pool_with("interp.analyses.extraction.ExtractionRates"),
-    ("mmlu", "spread"): _pool_mmlu,
-}
-
-_RUNNERS: dict[str, Callable[[_Job], None]] = {
-    "pararel": _pararel_job, "mrpc": _sentence_job, "tapaco": _sentence_job,
-    "mmlu": _mmlu_job, "becel": _becel_job,
-}
+    for key in j.job.units:
+        if not j.to_run(key):
+            continue
+        s = registry.summaries()[key.analysis]
+        units = {k: j.store.load(k) for k in s.inputs(j.ctx.cfg) if j.store.has(k)}
+        j.unit(key, lambda: s.compute(j.ctx.cfg, units))
 
 
 def run_job(ctx: Context, job: Any, store: ResultStore) -> tuple[list[UnitKey], list[tuple[str, str]]]:
@@ -526,10 +372,12 @@ def run_job(ctx: Context, job: Any, store: ResultStore) -> tuple[list[UnitKey], 
     if not any(j.to_run(u) for u in job.units):  # e.g. another sweep computed them meanwhile
         return [], []
     try:
-        if job.pooled:
+        if job.model == SWEEP:
+            _summaries(j)
+        elif job.pooled:
             _pool(j)
         else:
-            _RUNNERS[job.dataset](j)
+            _model_job(j)
     except Exception as e:  # noqa: BLE001 - a job-level failure (e.g. data or model) is reported
         log.warning("job %s failed: %s", job.name, e)
         log.debug(traceback.format_exc())

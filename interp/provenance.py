@@ -40,36 +40,45 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interp.analysis import SWEEP
 from interp.config import SweepConfig
 from interp.results import ResultStore, UnitKey, package_versions, sha256_json
 
 #: the reason of a unit stored before provenance was recorded
 NO_PROVENANCE = "no provenance recorded"
 
-#: ``[limits]`` keys that change the numbers of a dataset's units (any analysis of it). A key not
-#: listed under a dataset never invalidates that dataset's units (``becel_*`` never touches
-#: PARAREL, ``mmlu_limit`` never touches BECEL, ``becel_tasks`` only adds or drops units).
-LIMIT_KEYS: dict[str, tuple[str, ...]] = {
-    "pararel": ("pararel_relations", "pararel_max_facts", "pararel_restrict_candidates",
-                "pararel_casing", "pararel_fact_selection", "relation_max_pairs", "n_boot"),
-    "mrpc": ("mrpc_split", "mrpc_max_pairs", "n_boot"),
-    "tapaco": ("tapaco_max_sets", "n_boot"),
-    "mmlu": ("mmlu_split", "mmlu_subjects", "mmlu_limit", "n_boot"),
-    "becel": ("becel_max_train", "becel_max_eval", "becel_method", "becel_symmetric_max_share",
-              "n_boot"),
-}
+def limit_keys(dataset: str) -> tuple[str, ...]:
+    """The ``[limits]`` keys that change the numbers of a dataset's units (its registered
+    :class:`~interp.analysis.Dataset`'s ``limits``, plus ``n_boot``). A key not listed never
+    invalidates that dataset's units (``becel_*`` never touches PARAREL)."""
+    from interp import registry
 
-#: (dataset, analysis, pooled) units that draw no bootstrap, so ``n_boot`` is not theirs
-NO_BOOTSTRAP: frozenset[tuple[str, str, bool]] = frozenset({
-    ("pararel", "extraction", False), ("pararel", "extraction", True),  # rates, no intervals
-    ("mmlu", "spread", False),  # per-prompt units store log-probs; the pooled unit bootstraps
-})
+    ds = registry.datasets().get(dataset)
+    return (*ds.limits, "n_boot") if ds is not None else ()
 
-#: ``[sweep]`` options that change the numbers of some analyses only: option -> analyses
-OPTION_KEYS: dict[str, tuple[str, ...]] = {
-    "representation": ("gap",),
-    "lens": ("extraction", "attributes"),
-}
+
+def _draws_bootstrap(key: UnitKey) -> bool:
+    """Whether ``key``'s unit draws a bootstrap (else ``n_boot`` is not part of it): a pooled
+    unit always does; a per-prompt unit as its analysis declares (``Analysis.bootstrap``)."""
+    from interp import registry
+
+    if key.prompt == "all" and not key.extra:
+        return True
+    try:
+        return registry.analysis(key.dataset, key.analysis).bootstrap
+    except KeyError:
+        return True
+
+
+def _options(analysis: str, dataset: str) -> tuple[str, ...]:
+    """The ``[sweep]`` options that change the numbers of ``analysis`` (``Analysis.options``)."""
+    from interp import registry
+
+    try:
+        return registry.analysis(dataset, analysis).options
+    except KeyError:
+        return ()
+
 
 #: packages whose version can change the numbers
 PACKAGES: tuple[str, ...] = ("interp", "torch", "transformers", "transformer-lens")
@@ -187,11 +196,15 @@ class Provenance:
             self._file_cache[key] = h.hexdigest()[:_DIGEST_LEN]
         return self._file_cache[key]
 
-    def components(self, key: UnitKey,
-                   files: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def components(self, key: UnitKey, files: Mapping[str, str] | None = None,
+                   store: ResultStore | None = None) -> dict[str, Any]:
         """The readable components of ``key``'s provenance under today's config (``None`` values
-        left out, so a new optional setting does not invalidate old units)."""
+        left out, so a new optional setting does not invalidate old units). A cross-model summary
+        (model :data:`interp.analysis.SWEEP`) has the fingerprints of the units it reads from
+        ``store`` instead of a model's and a dataset's."""
         cfg, lim = self.cfg, self.cfg.limits
+        if key.model == SWEEP:
+            return self._summary_components(key, store)
         mc = cfg.model(key.model)
         pooled = key.prompt == "all" and not key.extra
         files = self.dataset_files(key.dataset) if files is None else files
@@ -203,25 +216,43 @@ class Provenance:
             "seed": cfg.seed,
             f"dataset.{key.dataset}": sha256_json(files)[:_DIGEST_LEN] if files else "absent",
         }
-        for name in LIMIT_KEYS.get(key.dataset, ()):
-            if name == "n_boot" and (key.dataset, key.analysis, pooled) in NO_BOOTSTRAP:
+        for name in limit_keys(key.dataset):
+            if name == "n_boot" and not _draws_bootstrap(key):
                 continue
             value = getattr(lim, name)
             out[f"limits.{name}"] = list(value) if isinstance(value, tuple) else value
-        for option, analyses in OPTION_KEYS.items():
-            if key.analysis in analyses:
-                out[option] = getattr(cfg, option)
+        for option in _options(key.analysis, key.dataset):
+            out[option] = getattr(cfg, option)
         if pooled:
-            out["prompts"] = list(cfg.prompts)
+            from interp import registry
+
+            variants = registry.dataset(key.dataset).variants
+            out["variants" if variants else "prompts"] = list(variants(cfg) if variants else cfg.prompts)
         versions = package_versions()
         for p in PACKAGES:
             out[f"versions.{p}"] = versions.get(p)
         return {k: v for k, v in out.items() if v is not None}
 
-    def record(self, key: UnitKey, *, stale_inputs: Sequence[str] = ()) -> dict:
+    def _summary_components(self, key: UnitKey, store: ResultStore | None) -> dict[str, Any]:
+        from interp import registry
+
+        summary = registry.summaries().get(key.analysis)
+        inputs: dict[str, str] = {}
+        for k in summary.inputs(self.cfg) if summary is not None else ():
+            meta = store.meta(k) if store is not None else None
+            prov = (meta or {}).get("provenance")
+            inputs[str(k)] = prov.get("fingerprint", "none") if isinstance(prov, Mapping) else "absent"
+        out: dict[str, Any] = {"seed": self.cfg.seed, "limits.n_boot": self.cfg.limits.n_boot,
+                               "inputs": sha256_json(inputs)[:_DIGEST_LEN]}
+        versions = package_versions()
+        out.update({f"versions.{p}": versions.get(p) for p in PACKAGES})
+        return {k: v for k, v in out.items() if v is not None}
+
+    def record(self, key: UnitKey, *, stale_inputs: Sequence[str] = (),
+               store: ResultStore | None = None) -> dict:
         """What :meth:`ResultStore.save` stores as ``meta["provenance"]`` for ``key`` now."""
         files = self.dataset_files(key.dataset)
-        comps = self.components(key, files)
+        comps = self.components(key, files, store)
         rec = {"fingerprint": sha256_json(comps), "components": comps,
                "files": {key.dataset: files}}
         if stale_inputs:
@@ -240,7 +271,7 @@ class Provenance:
             return UnitState("stale", NO_PROVENANCE, mark)
         reasons = []
         files = self.dataset_files(key.dataset)
-        comps = self.components(key, files)
+        comps = self.components(key, files, store)
         if prov["fingerprint"] != sha256_json(comps):
             reasons = changes(prov.get("components") or {}, comps, prov.get("files"),
                               {key.dataset: files}) or ["fingerprint differs"]

@@ -49,11 +49,16 @@ class Job:
 
     @property
     def pooled(self) -> bool:
-        """Whether the job pools other jobs' stored per-prompt units (runs no model)."""
+        """Whether the job pools other jobs' stored units (per prompt, per variant, or across
+        models: the summaries); it runs no model."""
         return self.prompt == "all" and not self.extra
 
     @property
     def name(self) -> str:
+        from interp.analysis import SWEEP
+
+        if self.model == SWEEP:
+            return "cross-model summaries"
         tail = f" {self.extra}" if self.extra else ""
         return f"{self.model} / {self.dataset} / prompt {self.prompt}{tail}"
 
@@ -107,8 +112,11 @@ class SweepReport:
 
 
 def plan(cfg: SweepConfig) -> list[Job]:
-    """Every job of the sweep, in execution order (grouped by model, so each loads once)."""
-    from interp.pipeline import pooled_units
+    """Every job of the sweep, in execution order: per model (so each loads once) its per-prompt
+    (or per-variant) jobs, then the units pooled over them; last the cross-model summaries. All of
+    it derives from :mod:`interp.registry`."""
+    from interp import registry
+    from interp.analysis import SWEEP
 
     jobs: list[Job] = []
     for m in cfg.models:
@@ -116,17 +124,17 @@ def plan(cfg: SweepConfig) -> list[Job]:
             analyses = cfg.wanted(dataset)
             if not analyses:
                 continue
-            if dataset == "becel":
-                for task in cfg.limits.becel_tasks:
-                    jobs.append(Job(m.label, dataset, "all", task, (
-                        UnitKey(m.label, dataset, "consistency", "all", task),)))
-                continue
-            for p in cfg.prompts:
-                units = tuple(UnitKey(m.label, dataset, a, p) for a in analyses)
-                jobs.append(Job(m.label, dataset, p, "", units))
-            pooled = pooled_units(m.label, dataset, analyses)
+            ds = registry.dataset(dataset)
+            parts = [("all", v) for v in ds.variants(cfg)] if ds.variants else [(p, "") for p in cfg.prompts]
+            for p, v in parts:
+                jobs.append(Job(m.label, dataset, p, v, tuple(UnitKey(m.label, dataset, a, p, v) for a in analyses)))
+            pooled = tuple(UnitKey(m.label, dataset, a, "all") for a in analyses
+                           if registry.analysis(dataset, a).pool is not None)
             if pooled:
                 jobs.append(Job(m.label, dataset, "all", "", pooled))
+    summaries = tuple(s.key for s in registry.summaries().values() if s.inputs(cfg))
+    if summaries:
+        jobs.append(Job(SWEEP, summaries[0].dataset, "all", "", summaries))
     return jobs
 
 

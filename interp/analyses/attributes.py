@@ -400,3 +400,34 @@ def attribute_rates(
         n_excluded_queries=n_excluded, n_short=n_short,
         prompt_index=prompt_indices.pop() if len(prompt_indices) == 1 else None,
     )
+
+
+# ============================================================================================
+# Registration (interp.registry): Fig. 2
+
+
+def _unit(job: Any) -> AttributeRates:
+    model, cfg = job.model, job.cfg
+    if model.is_encoder_decoder:  # before any Wikipedia look-up: skipped, with the reason
+        from interp.seq2seq import ATTRIBUTES_REASON, NotApplicable
+
+        raise NotApplicable(f"attribute rate (Fig. 2) of {model.name!r}: {ATTRIBUTES_REASON}")
+    if cfg.wikipedia is None:
+        raise ValueError("no Wikipedia snippet cache configured ([sweep] wikipedia = DIR)")
+    queries = job.items
+    attrs = subject_attributes(model.tokenizer, [q.subject for q in queries], cache_dir=cfg.wikipedia,
+                               offline=cfg.wikipedia_offline)
+    return attribute_rates(model, job.acts["subject"], queries, attrs, normed=cfg.lens == "normed",
+                           n_boot=job.n_boot, seed=job.seed)
+
+
+def _register() -> None:
+    from interp.analysis import Analysis, Needs
+    from interp.registry import register
+
+    register(Analysis("attributes", ("pararel",), AttributeRates, _unit, needs=Needs({"subject": ("resid",)}),
+                      pool=lambda rs, job: AttributeRates.pool(rs, n_boot=job.n_boot, seed=job.seed),
+                      options=("lens",), sections=("fig2", "findings", "base_vs_ift")))
+
+
+_register()

@@ -814,3 +814,107 @@ def becel_summary(tasks: Sequence[BecelTask]) -> BecelConsistency:
         return float(np.mean(xs)) if xs else math.nan
     return BecelConsistency(tuple(tasks), mean("accuracy"), mean("symmetric"), mean("semantic"),
                             mean("negation"), mean("negation_flip"))
+
+
+# ============================================================================================
+# Registrations (interp.registry): PARAREL consistency, MMLU spread, BECEL consistency
+
+
+@dataclass(frozen=True)
+class MMLULetterScores:
+    """One instruction's MMLU letter log-probabilities (``[n_questions, 4]`` per answer ordering),
+    the per-prompt unit that :func:`mmlu_spread` pools over the 3 instructions. The arrays are
+    stored beside the payload (``logprobs_o{ordering}``)."""
+
+    setups: tuple[MMLUSetup, ...]
+    n_questions: int
+    logprobs: Mapping[int, np.ndarray]
+
+    def to_stored(self) -> tuple[dict, dict]:
+        meta = [{"instruction": s.instruction, "ordering": s.ordering} for s in self.setups]
+        return ({"setups": meta, "n_questions": self.n_questions},
+                {f"logprobs_o{o}": np.asarray(lp) for o, lp in self.logprobs.items()})
+
+    @classmethod
+    def from_stored(cls, payload: Mapping[str, Any], arrays: Mapping[str, Any]) -> "MMLULetterScores":
+        setups = tuple(MMLUSetup(s["instruction"], s["ordering"]) for s in payload["setups"])
+        return cls(setups, int(payload["n_questions"]),
+                   {s.ordering: np.asarray(arrays[f"logprobs_o{s.ordering}"]) for s in setups})
+
+    def to_dict(self) -> dict:
+        return self.to_stored()[0]
+
+
+def query_consistent(queries: Sequence[Any], predictions: Sequence[str]) -> list[bool]:
+    """A query is consistent when its prediction equals every paraphrase's prediction of its
+    (relation, fact); queries of single-pattern relations count as consistent."""
+    groups: dict[tuple[str, int], set[str]] = {}
+    for q, pred in zip(queries, predictions):
+        groups.setdefault((q.relation, q.fact_index), set()).add(pred)
+    return [len(groups[(q.relation, q.fact_index)]) == 1 for q in queries]
+
+
+def _pararel_unit(job: Any) -> ParaRelConsistency:
+    from interp.scoring import predict_pararel
+
+    queries, lim = job.items, job.limits
+    preds = job.timed("predict_s", lambda: predict_pararel(
+        job.model, queries, job.acts["last"], candidates=job.records,
+        restrict=lim.pararel_restrict_candidates, batch_size=job.cfg.batch_size))
+    return pararel_consistency(queries, preds, prompt_index=int(job.prompt), n_boot=job.n_boot,
+                               seed=job.seed)
+
+
+def _mmlu_unit(job: Any) -> MMLULetterScores:
+    from interp.data.mmlu import subject_name
+    from interp.prompts import mmlu_prompt
+    from interp.scoring import mmlu_letter_logprobs
+
+    setups, logprobs = [], {}
+    for s, qs in mmlu_setups(job.records, seed=job.seed):
+        if s.instruction != int(job.prompt):
+            continue
+        prompts = [mmlu_prompt(job.model, s.instruction, subject_name(q.subject), q.question, q.choices)
+                   for q in qs]
+        logprobs[s.ordering] = mmlu_letter_logprobs(job.model, prompts,
+                                                    batch_size=job.cfg.batch_size).numpy()
+        setups.append(s)
+    return MMLULetterScores(tuple(setups), len(job.records), logprobs)
+
+
+def _mmlu_pool(results: Sequence[MMLULetterScores], job: Any) -> MMLUSpread:
+    by_setup = {(s.instruction, s.ordering): qs for s, qs in mmlu_setups(job.records, seed=job.seed)}
+    setups = [s for r in results for s in r.setups]
+    lps = [r.logprobs[s.ordering] for r in results for s in r.setups]
+    return mmlu_spread([by_setup[(s.instruction, s.ordering)] for s in setups], lps, setups,
+                       n_boot=job.n_boot, seed=job.seed)
+
+
+def _becel_unit(job: Any) -> BecelTask:
+    from interp.analyses.finetune import run_becel
+
+    lim = job.limits
+    return run_becel(job.model, job.extra, job.records, n_train=lim.becel_max_train,
+                     n_test=lim.becel_max_eval, n_pairs=lim.becel_max_eval, method=lim.becel_method,
+                     symmetric_max_share=lim.becel_symmetric_max_share, seed=job.seed,
+                     batch_size=job.cfg.batch_size, n_boot=job.n_boot)
+
+
+def _register() -> None:
+    from interp.analysis import Analysis, Needs
+    from interp.registry import register
+
+    register(Analysis(
+        "consistency", ("pararel",), ParaRelConsistency, _pararel_unit, needs=Needs(logits=("last",)),
+        pool=lambda rs, job: combine_prompts(rs, n_boot=job.n_boot, seed=job.seed),
+        pooled_result=ParaRelOverPrompts, sections=("table2", "findings", "base_vs_ift")))
+    register(Analysis(
+        "spread", ("mmlu",), MMLULetterScores, _mmlu_unit, pool=_mmlu_pool, pooled_result=MMLUSpread,
+        bootstrap=False, sections=("table2", "findings", "base_vs_ift")))
+    register(Analysis(
+        "consistency", ("becel",), BecelTask, _becel_unit,
+        pool=lambda rs, job: becel_summary(rs), pooled_result=BecelConsistency,
+        sections=("table2", "table6", "findings", "base_vs_ift")))
+
+
+_register()

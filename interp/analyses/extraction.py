@@ -636,3 +636,30 @@ def extraction_consistency_correlation(
     qs = adjust_p([r.p_value for r in rows], correction)
     rows = [replace(r, q_value=q) for r, q in zip(rows, qs)]
     return CorrelationTable(**table, rows=tuple(rows))
+
+
+# ============================================================================================
+# Registration (interp.registry): Fig. 5 / 8 (and Table 7 through interp.summaries)
+
+
+def _unit(job: Any) -> ExtractionRates:
+    from interp.analyses.consistency import query_consistent
+
+    queries, cons = job.items, job.result("consistency")
+    return extraction_rates(job.model, job.acts["last"], correct=list(cons.correct),
+                            consistent=query_consistent(queries, list(cons.predictions)),
+                            prompt_index=int(job.prompt), normed=job.cfg.lens == "normed",
+                            clusters=pararel_clusters(queries), n_boot=job.n_boot, seed=job.seed)
+
+
+def _register() -> None:
+    from interp.analysis import Analysis, Needs
+    from interp.registry import register
+
+    register(Analysis("extraction", ("pararel",), ExtractionRates, _unit,
+                      needs=Needs({"last": ("resid", "attn_out", "mlp_out")}), requires=("consistency",),
+                      pool=lambda rs, job: ExtractionRates.pool(rs, n_boot=job.n_boot, seed=job.seed),
+                      options=("lens",), sections=("fig5", "fig8", "table7")))
+
+
+_register()

@@ -430,3 +430,24 @@ def combine_models(curves: Sequence[RelationCurves], *, align: str = "relative",
 
 __all__ = ["ALIGNS", "ModelsCurves", "RelationCurves", "combine_models", "combine_prompts",
            "relation_curves", "relation_curves_from_resid", "relation_layers"]
+
+
+# ============================================================================================
+# Registration (interp.registry): Fig. 3
+
+
+def _unit(job: Any) -> RelationCurves:
+    return relation_curves(job.acts["last"], job.items, max_pairs=job.limits.relation_max_pairs,
+                           seed=job.seed, n_boot=job.n_boot, model=job.model.name)
+
+
+def _register() -> None:
+    from interp.analysis import Analysis, Needs
+    from interp.registry import register
+
+    register(Analysis("relations", ("pararel",), RelationCurves, _unit, needs=Needs({"last": ("resid",)}),
+                      pool=lambda rs, job: combine_prompts(rs, n_boot=job.n_boot, seed=job.seed),
+                      sections=("fig3",)))
+
+
+_register()
