@@ -1,14 +1,15 @@
-"""The notebooks of ``notebooks/`` execute end to end (tiny models, demo data) and are committed
-without outputs.
+"""The notebooks of ``notebooks/`` execute end to end (tiny models, demo data); their jupytext
+percent-format ``.py`` files are the source, and the paired ``.ipynb`` files are committed in step
+with them and without outputs.
 
-Each notebook runs in a fresh kernel of *this* Python (a kernelspec pointing at ``sys.executable``
-is installed into a temporary directory), from the ``notebooks/`` directory as Jupyter would.
+Each notebook is read from its ``.py`` (``jupytext.read``) and runs in a fresh kernel of *this*
+Python (a kernelspec pointing at ``sys.executable`` is installed into a temporary directory), from
+the ``notebooks/`` directory as Jupyter would.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +19,8 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
-NAMES = ("01_quickstart.ipynb", "02_reproduce_the_paper.ipynb", "03_explore_results.ipynb")
+NAMES = ("01_quickstart", "02_reproduce_the_paper", "03_explore_results")  # .py (source) + .ipynb
+PAIRING = "ipynb,py:percent"
 KERNEL = "interp-nb-test"
 
 
@@ -42,9 +44,9 @@ def kernel_name(tmp_path_factory) -> str:
 
 def execute(name: str, kernel: str, env: dict[str, str]) -> tuple[object, float]:
     import nbclient
-    import nbformat
 
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    jupytext = pytest.importorskip("jupytext")
+    nb = jupytext.read(NOTEBOOKS / f"{name}.py")
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     t0 = time.perf_counter()
@@ -119,11 +121,16 @@ def test_explore_runs_a_tiny_sweep_when_results_are_absent(kernel_name, tmp_path
     assert has_plotly_output(nb)
 
 
+def test_notebooks_are_the_paired_py_and_ipynb_files():
+    assert sorted(p.name for p in NOTEBOOKS.iterdir() if p.suffix in (".py", ".ipynb")) == sorted(
+        f"{n}{ext}" for n in NAMES for ext in (".py", ".ipynb"))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_notebooks_have_no_outputs(name):
     import json
 
-    nb = json.loads((NOTEBOOKS / name).read_text())
+    nb = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
     assert nb["nbformat"] == 4
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code, f"{name} has no code cells"
@@ -132,14 +139,16 @@ def test_committed_notebooks_have_no_outputs(name):
         assert c.get("execution_count") is None, f"{name}: code cell {i} has an execution_count"
 
 
-def test_notebooks_match_their_generator():
-    """``scripts/make_notebooks.py`` is the source of the notebooks: they must be up to date."""
-    pytest.importorskip("nbformat")
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import make_notebooks
-    finally:
-        sys.path.pop(0)
-    for name, cells in make_notebooks.NOTEBOOK_CELLS.items():
-        assert (NOTEBOOKS / name).read_text() == make_notebooks.render(cells), (
-            f"{name} differs from scripts/make_notebooks.py: run python scripts/make_notebooks.py")
+@pytest.mark.parametrize("name", NAMES)
+def test_ipynb_is_in_sync_with_its_py(name):
+    """The ``.py`` is the source: its paired ``.ipynb`` has the same cells and the same pairing."""
+    jupytext = pytest.importorskip("jupytext")
+    py = jupytext.read(NOTEBOOKS / f"{name}.py")
+    ipynb = jupytext.read(NOTEBOOKS / f"{name}.ipynb")
+    fix = f"run: jupytext --sync notebooks/{name}.py"
+    assert py.metadata["jupytext"]["formats"] == PAIRING, fix
+    assert py.metadata["jupytext"]["text_representation"]["format_name"] == "percent", fix
+    assert ipynb.metadata.get("jupytext", {}).get("formats") == PAIRING, fix
+    assert py.metadata.get("kernelspec") == ipynb.metadata.get("kernelspec"), fix
+    assert [(c.cell_type, c.source) for c in ipynb.cells] == [(c.cell_type, c.source) for c in py.cells], (
+        f"notebooks/{name}.ipynb differs from notebooks/{name}.py: {fix}")
