@@ -239,9 +239,10 @@ class Provenance:
         summary = registry.summaries().get(key.analysis)
         inputs: dict[str, str] = {}
         for k in summary.inputs(self.cfg) if summary is not None else ():
-            meta = store.meta(k) if store is not None else None
-            prov = (meta or {}).get("provenance")
-            inputs[str(k)] = prov.get("fingerprint", "none") if isinstance(prov, Mapping) else "absent"
+            # today's fingerprint of each input that is stored and fresh: an input that is stale
+            # now (and will be recomputed before the summary) makes the summary stale too
+            state = self.state(store, k).status if store is not None else "missing"
+            inputs[str(k)] = sha256_json(self.components(k))[:_DIGEST_LEN] if state == "fresh" else state
         out: dict[str, Any] = {"seed": self.cfg.seed, "limits.n_boot": self.cfg.limits.n_boot,
                                "inputs": sha256_json(inputs)[:_DIGEST_LEN]}
         versions = package_versions()

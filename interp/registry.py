@@ -60,8 +60,11 @@ def _load() -> None:
     importlib.import_module("interp.datasets")
     import interp.analyses as pkg
 
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"interp.analyses.{mod.name}")
+    # the paper's order first (it orders config listings and plans), then any other module
+    first = ("consistency", "paraphrase_gap", "relations", "attributes", "extraction")
+    others = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name not in first)
+    for name in (*first, *others):
+        importlib.import_module(f"interp.analyses.{name}")
     importlib.import_module("interp.summaries")
 
 

@@ -50,7 +50,11 @@ mmlu_subjects = ["astronomy"]
 mmlu_limit = 2
 n_boot = 20
 """
-N_UNITS = 2 * ((3 * 2 + 3) + (2 + 1) + (2 + 1))  # models x (pararel, mrpc, mmlu: 2 prompts + pooled)
+# models x (pararel, mrpc, mmlu: 2 prompts + pooled), + 2 cross-model summaries (base vs IFT, Fig. 5/8 classes)
+PER_MODEL = (3 * 2 + 3) + (2 + 1) + (2 + 1)
+N_UNITS = 2 * PER_MODEL + 2
+#: the cross-model units (interp.summaries): recomputed whenever a unit they read changes
+SUMMARIES = {"_sweep / _all / base_vs_ift / prompt all", "_sweep / pararel / consistency_classes / prompt all"}
 
 
 def _config(tmp: Path, name: str, data: Path, *edits: tuple[str, str]) -> Path:
@@ -103,22 +107,22 @@ def test_seed_change_recomputes_everything(tmp_path, base):
 
 def test_model_spec_change_recomputes_that_model_only(tmp_path, base):
     rep, p = _rerun(tmp_path, base, ('"tiny:llama-chat"', '"tiny:llama-chat-seed1"'))
-    assert set(rep.computed) == {u for u in _all_units(p) if u.startswith("tiny-b /")}
-    assert {why for _, why in rep.stale} == {"model.spec tiny:llama-chat -> tiny:llama-chat-seed1"}
-    assert len(rep.stored) == N_UNITS // 2
+    assert set(rep.computed) == {u for u in _all_units(p) if u.startswith("tiny-b /")} | SUMMARIES
+    assert {why for u, why in rep.stale if u not in SUMMARIES} == {"model.spec tiny:llama-chat -> tiny:llama-chat-seed1"}
+    assert all(why.startswith("inputs ") for u, why in rep.stale if u in SUMMARIES)
+    assert len(rep.stored) == PER_MODEL
 
 
 def test_pararel_limit_change_recomputes_pararel_only(tmp_path, base):
     rep, p = _rerun(tmp_path, base, ("pararel_max_facts = 2", "pararel_max_facts = 3"))
-    assert set(rep.computed) == {u for u in _all_units(p) if " / pararel / " in u}
-    assert {why for _, why in rep.stale} == {"limits.pararel_max_facts 2 -> 3"}
+    assert set(rep.computed) == {u for u in _all_units(p) if " / pararel / " in u} | SUMMARIES
+    assert {why for u, why in rep.stale if u not in SUMMARIES} == {"limits.pararel_max_facts 2 -> 3"}
 
 
 def test_n_boot_change_spares_units_without_bootstrap(tmp_path, base):
     rep, p = _rerun(tmp_path, base, ("n_boot = 20", "n_boot = 30"), model="tiny-a")
-    spared = {u for u in _all_units(p, "tiny-a") if "/ extraction /" in u
-              or ("/ mmlu / spread /" in u and not u.endswith("prompt all"))}
-    assert len(spared) == 3 + 2
+    spared = {u for u in _all_units(p, "tiny-a") if "/ mmlu / spread /" in u and not u.endswith("prompt all")}
+    assert len(spared) == 2  # MMLU's per-prompt log-probs (extraction draws a cluster bootstrap)
     assert set(rep.computed) == _all_units(p, "tiny-a") - spared
     assert set(rep.stored) == spared
 
@@ -133,8 +137,8 @@ def test_dataset_content_change_recomputes_that_dataset_only(tmp_path, base):
     lines[1] = lines[1].replace("the", "a", 1) if "the" in lines[1] else lines[1].replace(" ", "  ", 1)
     tsv.write_text("".join(lines))
     rep, p = _rerun(tmp_path, base, data=data, name="changed")
-    assert set(rep.computed) == {u for u in _all_units(p) if " / mrpc / " in u}
-    assert {why for _, why in rep.stale} == {"dataset.mrpc content changed (dev.tsv)"}
+    assert set(rep.computed) == {u for u in _all_units(p) if " / mrpc / " in u} | {"_sweep / _all / base_vs_ift / prompt all"}
+    assert {why for u, why in rep.stale if u not in SUMMARIES} == {"dataset.mrpc content changed (dev.tsv)"}
 
 
 def test_batch_size_and_device_change_nothing(tmp_path, base):
@@ -165,7 +169,7 @@ def test_keep_stale_keeps_and_report_marks(tmp_path, base):
     tiny_a = lambda j: j.model == "tiny-a"  # noqa: E731
     rep = run(load_config(p), progress=False, keep_stale=True, only=tiny_a)
     assert rep.computed == [str(pooled)]
-    assert len(rep.kept_stale) == N_UNITS // 2 - 1 and rep.stale == []
+    assert len(rep.kept_stale) == PER_MODEL - 1 and rep.stale == []
     store = ResultStore(tmp_path / "r")
     assert store.load(UnitKey("tiny-a", "mrpc", "gap", 0)).meta["stale"] == "seed 0 -> 1"
     assert store.load(pooled).meta["stale"] == "pooled from stale units (prompt 0, 1: seed 0 -> 1)"
@@ -176,7 +180,7 @@ def test_keep_stale_keeps_and_report_marks(tmp_path, base):
     assert '<div class="stale">' in table1[: table1.index("</section>")]
     # run again without keep_stale: every stale unit is recomputed, nothing is marked any more
     rep = run(load_config(p), progress=False, only=tiny_a)
-    assert len(rep.computed) == N_UNITS // 2 and rep.kept_stale == []
+    assert len(rep.computed) == PER_MODEL and rep.kept_stale == []
     assert all("stale" not in u.meta for u in store.iter_units())
     assert '<div class="stale">' not in build_report(store, tmp_path / "r2.html").read_text()
 
