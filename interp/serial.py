@@ -3,8 +3,11 @@
 ``TunedLensConfig.to_dict`` / ``from_dict``), and the ``Literal`` names the results share.
 
 ``to_dict`` writes each field under its name: nested dataclasses as their ``to_dict`` (a class
-that overrides it keeps its shape), tuples and lists as lists, mappings as dicts, enums as their
-value, numpy arrays and scalars as lists and Python numbers.
+that overrides it keeps its shape: ``extraction.EventRates``, ``QueryEvents`` and
+``ExtractionRates`` write derived or compact fields), tuples and lists as lists, mappings as
+dicts, enums as their value, ``Literal`` strings as themselves, numpy arrays and scalars as lists
+and Python numbers. ``from_dict`` converts back by the type hints (lists to tuples where the
+hint says ``tuple``; for a union, the first member that accepts the value).
 
 **NaN policy** (one for every result): a non-finite float (NaN, +-inf) is written as ``None``
 (JSON ``null``), so that payloads are strict JSON (the store, :mod:`interp.results`, accepts a
@@ -14,9 +17,10 @@ allows ``None`` (``float | None``). A NaN token in an older stored payload reads
 Infinities are not kept (no result holds one): they read back as NaN.
 
 **Keys**: ``from_dict`` raises ``ValueError`` naming the class and key for a key that is not a
-field, and for a missing key of a field without a default; a missing key of a field with a
-default takes the default (older payloads written before the field existed). Literal-typed
-fields are checked against their allowed strings.
+field (no result has ever dropped a payload key, so stored results all load; a class that drops
+a field must accept its old key in a ``from_dict`` of its own), and for a missing key of a field
+without a default; a missing key of a field with a default takes the default (payloads written
+before the field existed). Literal-typed fields are checked against their allowed strings.
 
 Example:
     >>> from dataclasses import dataclass

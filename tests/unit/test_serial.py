@@ -111,130 +111,88 @@ def examples() -> dict[str, object]:
     }
 
 
-# payloads of the hand-written to_dict methods (NaN written as None: the one policy)
+# The payloads of the hand-written to_dict methods (NaN written as None: the one policy).
+IV_NAN = {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9}
+IV = {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}
+EVENTS_EMPTY = {'counts': [0, 0], 'n': 0, 'interval': 'wilson (queries independent)', 'rates': [None, None],
+    'low': [None, None], 'high': [None, None]}
+EVENTS = {'counts': [1, 0, 2], 'n': 4, 'interval': 'wilson (queries independent)', 'rates': [0.25, 0.0, 0.5],
+    'low': [0.04558726080970055, 0.0, 0.15003898915214953], 'high': [0.6993581574175981, 0.4898908364545973,
+        0.8499610108478505]}
+BECEL_TASK_MIN = {'task': 'snli', 'method': 'probe', 'n_train': None, 'n_excluded': None, 'units': None,
+    'symmetric': IV, 'semantic': IV, 'negation': IV, 'negation_flip': IV, 'accuracy': IV}
+BECEL_TASK = {'task': 'rte', 'method': 'finetune', 'n_train': 40, 'n_excluded': 2,
+    'units': {'negational': {'ids': ['p', 'q'], 'same': '10', 'expect_same': '00'}, 'test': {'ids': ['t1'],
+    'correct': '1'}}, 'symmetric': IV, 'semantic': IV_NAN, 'negation': IV, 'negation_flip': IV,
+    'accuracy': IV}
+PARAREL_MIN = {'accuracy': IV, 'consistency': IV, 'accuracy_micro': 0.5, 'relations': [], 'undefined': [],
+    'keys': [], 'predictions': [], 'correct': [], 'prompt_index': None, 'restrict': None, 'casing': None}
+PARAREL = {'accuracy': IV, 'consistency': IV_NAN, 'accuracy_micro': 0.4, 'relations': [{'relation': 'P17',
+    'n_patterns': 3, 'n_items': 2, 'n_queries': 6, 'accuracy': 0.5, 'consistency': 0.25}, {'relation': 'P36',
+        'n_patterns': 1, 'n_items': 2, 'n_queries': 2, 'accuracy': 1.0,
+    'consistency': None}], 'undefined': ['P36'], 'keys': [['P17', 0, 1], ['P36', 1, 0]],
+    'predictions': ['France', 'Paris'], 'correct': [True, False], 'prompt_index': 2, 'restrict': True,
+    'casing': 'lower'}
+CURVES_ONE = {'different': [IV, IV_NAN], 'same': [IV, IV], 'relations': ['P17', 'P36'], 'excluded': ['P19'],
+    'n_pairs_different': [10, 12], 'n_pairs_same': [4, 5], 'relation_layers': [0, 1], 'model': 'm',
+    'embeddings': True, 'last_token': 'token_id', 'per_relation_different': [[0.1, None], [0.2, 0.3]],
+    'per_relation_same': [[0.4, 0.5], [0.6, 0.7]], 'n_prompts': 1, 'per_prompt': []}
+GAP_ONE = {'cos_para': IV, 'cos_nonpara': IV, 'gap': IV_NAN, 'n_sets': 3, 'n_pairs': 4, 'n_nonpairs': 5,
+    'n_excluded': 1, 'representation': 'post_norm', 'n_prompts': 1, 'set_cos': [0.5, None, 0.7],
+    'nonpair_cos': [0.1, 0.2], 'per_prompt': [], 'nonpair_sets': [[0, 1], [1, 2]]}
+LAYER_GAP_MIN = {'cos_para': [IV], 'cos_nonpara': [IV], 'gap': [IV], 'n_sets': 2, 'n_pairs': 3,
+    'n_nonpairs': 4,
+    'n_excluded': 0, 'split': 'all', 'embeddings': False, 'n_prompts': 1, 'set_cos': [], 'nonpair_cos': [],
+    'per_prompt': [], 'nonpair_sets': None}
+LAYER_GAP = {'cos_para': [IV, IV], 'cos_nonpara': [IV, IV_NAN], 'gap': [IV, IV], 'n_sets': 2, 'n_pairs': 3,
+    'n_nonpairs': 4, 'n_excluded': 0, 'split': 'consistent', 'embeddings': True, 'n_prompts': 1,
+    'set_cos': [[0.1, 0.2], [None, None]], 'nonpair_cos': [[0.3, 0.4]], 'per_prompt': [],
+    'nonpair_sets': [[0, 1]]}
 EXPECTED: dict[str, dict[str, Any]] = {
-    'Interval':
-        {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-    'Interval_nan':
-        {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9},
-    'PairedTest':
-        {'diff': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, 'p_value': 0.03},
-    'PairedTest_nan':
-        {'diff': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, 'p_value': None},
-    'SpreadTest':
-        {'observed': 0.2, 'null_mean': 0.1, 'p_value': 0.04, 'n': 12},
-    'SpreadTest_nan':
-        {'observed': None, 'null_mean': None, 'p_value': None, 'n': 0},
-    'Correlation':
-        {'r': 0.9, 'p_value': 0.01, 'n': 5},
-    'Correlation_nan':
-        {'r': None, 'p_value': None, 'n': 3},
-    'ParaRelConsistency':
-        {'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'consistency': {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9},
-        'accuracy_micro': 0.4, 'relations': [{'relation': 'P17', 'n_patterns': 3, 'n_items': 2, 'n_queries': 6,
-        'accuracy': 0.5, 'consistency': 0.25}, {'relation': 'P36', 'n_patterns': 1, 'n_items': 2,
-        'n_queries': 2, 'accuracy': 1.0, 'consistency': None}], 'undefined': ['P36'], 'keys': [['P17', 0, 1],
-        ['P36', 1, 0]], 'predictions': ['France', 'Paris'], 'correct': [True, False], 'prompt_index': 2,
-        'restrict': True, 'casing': 'lower'},
-    'ParaRelConsistency_min':
-        {'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'consistency': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'accuracy_micro': 0.5, 'relations': [], 'undefined': [], 'keys': [], 'predictions': [], 'correct': [],
-        'prompt_index': None, 'restrict': None, 'casing': None},
-    'ParaRelOverPrompts':
-        {'prompts': [{'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'consistency': {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9},
-        'accuracy_micro': 0.4, 'relations': [{'relation': 'P17', 'n_patterns': 3, 'n_items': 2, 'n_queries': 6,
-        'accuracy': 0.5, 'consistency': 0.25}, {'relation': 'P36', 'n_patterns': 1, 'n_items': 2,
-        'n_queries': 2, 'accuracy': 1.0, 'consistency': None}], 'undefined': ['P36'], 'keys': [['P17', 0, 1],
-        ['P36', 1, 0]], 'predictions': ['France', 'Paris'], 'correct': [True, False], 'prompt_index': 2,
-        'restrict': True, 'casing': 'lower'}, {'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'consistency': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'accuracy_micro': 0.5, 'relations': [], 'undefined': [], 'keys': [],
-        'predictions': [], 'correct': [], 'prompt_index': None, 'restrict': None, 'casing': None}],
-        'accuracy_mean': 0.45, 'accuracy_std': 0.05, 'consistency_mean': None, 'consistency_std': 0.1,
-        'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'consistency': {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9},
+    'Interval': IV,
+    'Interval_nan': IV_NAN,
+    'PairedTest': {'diff': IV, 'p_value': 0.03},
+    'PairedTest_nan': {'diff': IV, 'p_value': None},
+    'SpreadTest': {'observed': 0.2, 'null_mean': 0.1, 'p_value': 0.04, 'n': 12},
+    'SpreadTest_nan': {'observed': None, 'null_mean': None, 'p_value': None, 'n': 0},
+    'Correlation': {'r': 0.9, 'p_value': 0.01, 'n': 5},
+    'Correlation_nan': {'r': None, 'p_value': None, 'n': 3},
+    'ParaRelConsistency': PARAREL,
+    'ParaRelConsistency_min': PARAREL_MIN,
+    'ParaRelOverPrompts': {'prompts': [PARAREL, PARAREL_MIN], 'accuracy_mean': 0.45, 'accuracy_std': 0.05,
+        'consistency_mean': None, 'consistency_std': 0.1, 'accuracy': IV, 'consistency': IV_NAN,
         'relation_accuracy': {'P17': 0.5, 'P36': 1.0}, 'relation_consistency': {'P17': 0.25, 'P36': None},
         'undefined': ['P36']},
-    'MMLUSpread':
-        {'setups': [{'instruction': 0, 'ordering': 0, 'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75,
-        'n': 8, 'confidence': 0.95}, 'letter_counts': [3, 1, 0, 0]}, {'instruction': 1, 'ordering': 2,
-        'accuracy': {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9},
-        'letter_counts': [0, 0, 0, 4]}], 'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'spread': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'spread_setups': {'estimate': None, 'low': None, 'high': None, 'n': 0,
-        'confidence': 0.9}, 'instruction_accuracy': [0.5, None], 'at_chance': False, 'letter_bias': 0.6,
-        'n_questions': 4, 'subjects': ['astronomy'], 'chance': 0.25, 'spread_orderings': {'estimate': 0.5,
-        'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, 'spread_test': {'observed': 0.2,
-        'null_mean': 0.1, 'p_value': 0.04, 'n': 12}, 'question_ids': ['q1', 'q2', 'q3', 'q4'],
-        'correct': ['1010', '0000']},
-    'MMLUSpread_min':
-        {'setups': [{'instruction': 0, 'ordering': 0, 'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75,
-        'n': 8, 'confidence': 0.95}, 'letter_counts': [3, 1, 0, 0]}], 'accuracy': {'estimate': 0.5,
-        'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, 'spread': {'estimate': 0.5, 'low': 0.25,
-        'high': 0.75, 'n': 8, 'confidence': 0.95}, 'spread_setups': {'estimate': 0.5, 'low': 0.25,
-        'high': 0.75, 'n': 8, 'confidence': 0.95}, 'instruction_accuracy': [0.5], 'at_chance': True,
-        'letter_bias': 0.75, 'n_questions': 4, 'subjects': [], 'chance': 0.25, 'spread_orderings': None,
-        'spread_test': None, 'question_ids': [], 'correct': []},
-    'BecelTask':
-        {'task': 'rte', 'method': 'finetune', 'n_train': 40, 'n_excluded': 2,
-        'units': {'negational': {'ids': ['p', 'q'], 'same': '10', 'expect_same': '00'}, 'test': {'ids': ['t1'],
-        'correct': '1'}}, 'symmetric': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'semantic': {'estimate': None, 'low': None, 'high': None, 'n': 0,
-        'confidence': 0.9}, 'negation': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'negation_flip': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}},
-    'BecelTask_min':
-        {'task': 'snli', 'method': 'probe', 'n_train': None, 'n_excluded': None, 'units': None,
-        'symmetric': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'semantic': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'negation': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'negation_flip': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}},
-    'BecelConsistency':
-        {'tasks': [{'task': 'rte', 'method': 'finetune', 'n_train': 40, 'n_excluded': 2,
-        'units': {'negational': {'ids': ['p', 'q'], 'same': '10', 'expect_same': '00'}, 'test': {'ids': ['t1'],
-        'correct': '1'}}, 'symmetric': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'semantic': {'estimate': None, 'low': None, 'high': None, 'n': 0,
-        'confidence': 0.9}, 'negation': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'negation_flip': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}, 'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}}, {'task': 'snli', 'method': 'probe', 'n_train': None, 'n_excluded': None,
-        'units': None, 'symmetric': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'semantic': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'negation': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'negation_flip': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'accuracy': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}}],
-        'accuracy': 0.5, 'symmetric': 0.5, 'semantic': None, 'negation': 0.5, 'negation_flip': 0.5},
-    'AttributeRates':
-        {'model': 'm', 'normed': True, 'top': 50, 'layers': [-1, 0, 1], 'rate': [{'estimate': 0.5, 'low': 0.25,
-        'high': 0.75, 'n': 8, 'confidence': 0.95}, {'estimate': None, 'low': None, 'high': None, 'n': 0,
-        'confidence': 0.9}, {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}],
-        'per_relation': {'P17': [0.1, None, 0.3]}, 'items': [['P17', 'France'], ['P17', 'Italy']],
+    'MMLUSpread': {'setups': [{'instruction': 0, 'ordering': 0, 'accuracy': IV, 'letter_counts': [3, 1, 0,
+        0]}, {'instruction': 1, 'ordering': 2, 'accuracy': IV_NAN, 'letter_counts': [0, 0, 0, 4]}],
+        'accuracy': IV, 'spread': IV, 'spread_setups': IV_NAN, 'instruction_accuracy': [0.5, None],
+        'at_chance': False, 'letter_bias': 0.6, 'n_questions': 4, 'subjects': ['astronomy'], 'chance': 0.25,
+        'spread_orderings': IV, 'spread_test': {'observed': 0.2, 'null_mean': 0.1, 'p_value': 0.04, 'n': 12},
+        'question_ids': ['q1', 'q2', 'q3', 'q4'], 'correct': ['1010', '0000']},
+    'MMLUSpread_min': {'setups': [{'instruction': 0, 'ordering': 0, 'accuracy': IV, 'letter_counts': [3, 1,
+        0, 0]}], 'accuracy': IV, 'spread': IV, 'spread_setups': IV, 'instruction_accuracy': [0.5],
+        'at_chance': True, 'letter_bias': 0.75, 'n_questions': 4, 'subjects': [], 'chance': 0.25,
+        'spread_orderings': None, 'spread_test': None, 'question_ids': [], 'correct': []},
+    'BecelTask': BECEL_TASK,
+    'BecelTask_min': BECEL_TASK_MIN,
+    'BecelConsistency': {'tasks': [BECEL_TASK, BECEL_TASK_MIN], 'accuracy': 0.5, 'symmetric': 0.5,
+        'semantic': None, 'negation': 0.5, 'negation_flip': 0.5},
+    'AttributeRates': {'model': 'm', 'normed': True, 'top': 50, 'layers': [-1, 0, 1], 'rate': [IV, IV_NAN,
+        IV], 'per_relation': {'P17': [0.1, None, 0.3]}, 'items': [['P17', 'France'], ['P17', 'Italy']],
         'item_rates': [[0.1, None, 0.3], [0.2, 0.2, 0.2]], 'n_queries': 4, 'n_distinct_prompts': 2,
         'excluded_subjects': ['Atlantis'], 'n_excluded_queries': 1, 'n_short': 0, 'prompt_index': None},
-    'EventRates':
-        {'counts': [1, 0, 2], 'n': 4, 'interval': 'wilson (queries independent)', 'rates': [0.25, 0.0, 0.5],
-        'low': [0.04558726080970055, 0.0, 0.15003898915214953], 'high': [0.6993581574175981,
-        0.4898908364545973, 0.8499610108478505]},
-    'EventRates_empty':
-        {'counts': [0, 0], 'n': 0, 'interval': 'wilson (queries independent)', 'rates': [None, None],
-        'low': [None, None], 'high': [None, None]},
-    'QueryEvents':
-        {'unit': '(relation, fact) items', 'clusters': ['P17|0', 'P17|0', 'P36|1'], 'mhsa': [[0], [], [1, 2]],
-        'mlp': [[], [2], []], 'masks': {'correct': '101', 'consistent': '001'}},
-    'ExtractionRates':
-        {'model': 'm', 'n_layers': 3, 'normed': True, 'prompt_index': 1,
-        'interval': 'cluster bootstrap over (relation, fact) items', 'splits': {'all': {'mhsa': {'counts': [1,
-        1, 1], 'n': 3, 'interval': 'cluster bootstrap over (relation, fact) items',
-        'rates': [0.3333333333333333, 0.3333333333333333, 0.3333333333333333], 'low': [0.0, 0.0, 0.0],
-        'high': [0.5, 1.0, 1.0]}, 'mlp': {'counts': [0, 0, 1], 'n': 3,
-        'interval': 'cluster bootstrap over (relation, fact) items', 'rates': [0.0, 0.0, 0.3333333333333333],
-        'low': [0.0, 0.0, 0.0], 'high': [0.6576197724933469, 0.6576197724933469, 0.5]}},
-        'correct': {'mhsa': {'counts': [1, 1, 1], 'n': 2,
+    'EventRates': EVENTS,
+    'EventRates_empty': EVENTS_EMPTY,
+    'QueryEvents': {'unit': '(relation, fact) items', 'clusters': ['P17|0', 'P17|0', 'P36|1'], 'mhsa': [[0],
+        [], [1, 2]], 'mlp': [[], [2], []], 'masks': {'correct': '101', 'consistent': '001'}},
+    'ExtractionRates': {'model': 'm', 'n_layers': 3, 'normed': True, 'prompt_index': 1,
+        'interval': 'cluster bootstrap over (relation, fact) items',
+        'splits': {'all': {'mhsa': {'counts': [1, 1, 1], 'n': 3,
+        'interval': 'cluster bootstrap over (relation, fact) items', 'rates': [0.3333333333333333,
+        0.3333333333333333, 0.3333333333333333], 'low': [0.0, 0.0, 0.0], 'high': [0.5, 1.0, 1.0]},
+        'mlp': {'counts': [0, 0, 1], 'n': 3, 'interval': 'cluster bootstrap over (relation, fact) items',
+        'rates': [0.0, 0.0, 0.3333333333333333], 'low': [0.0, 0.0, 0.0], 'high': [0.6576197724933469,
+        0.6576197724933469, 0.5]}}, 'correct': {'mhsa': {'counts': [1, 1, 1], 'n': 2,
         'interval': 'cluster bootstrap over (relation, fact) items', 'rates': [0.5, 0.5, 0.5], 'low': [0.0,
         0.0, 0.0], 'high': [1.0, 1.0, 1.0]}, 'mlp': {'counts': [0, 0, 0], 'n': 2,
         'interval': 'cluster bootstrap over (relation, fact) items', 'rates': [0.0, 0.0, 0.0], 'low': [0.0,
@@ -247,113 +205,45 @@ EXPECTED: dict[str, dict[str, Any]] = {
         0.7934506856227626]}}}, 'n_boot': 50, 'seed': 3, 'queries': {'unit': '(relation, fact) items',
         'clusters': ['P17|0', 'P17|0', 'P36|1'], 'mhsa': [[0], [], [1, 2]], 'mlp': [[], [2], []],
         'masks': {'correct': '101', 'consistent': '001'}}},
-    'ExtractionRates_wilson':
-        {'model': 'm', 'n_layers': 2, 'normed': False, 'prompt_index': None,
-        'interval': 'wilson (queries independent)', 'splits': {'all': {'mhsa': {'counts': [0, 0], 'n': 0,
-        'interval': 'wilson (queries independent)', 'rates': [None, None], 'low': [None, None], 'high': [None,
-        None]}, 'mlp': {'counts': [1, 1], 'n': 2, 'interval': 'wilson (queries independent)', 'rates': [0.5,
-        0.5], 'low': [0.09453120573423074, 0.09453120573423074], 'high': [0.9054687942657693,
+    'ExtractionRates_wilson': {'model': 'm', 'n_layers': 2, 'normed': False, 'prompt_index': None,
+        'interval': 'wilson (queries independent)', 'splits': {'all': {'mhsa': EVENTS_EMPTY,
+        'mlp': {'counts': [1, 1], 'n': 2, 'interval': 'wilson (queries independent)', 'rates': [0.5, 0.5],
+        'low': [0.09453120573423074, 0.09453120573423074], 'high': [0.9054687942657693,
         0.9054687942657693]}}}},
-    'CorrelationTable':
-        {'models': ['a', 'b', 'c', 'd'], 'consistency': [0.1, 0.2, 0.3, None], 'split': 'all', 'alpha': 0.05,
-        'reason': None, 'dropped': ['d'], 'correction': 'holm', 'rows': [{'block': 'mhsa', 'layer': 0,
-        'r': 0.9, 'p_value': 0.01, 'q_value': 0.02, 'n': 3}, {'block': 'mlp', 'layer': 1, 'r': None,
-        'p_value': None, 'q_value': None, 'n': 3}]},
-    'CorrelationTable_reason':
-        {'models': ['a'], 'consistency': [0.5], 'split': 'consistent', 'alpha': 0.05,
+    'CorrelationTable': {'models': ['a', 'b', 'c', 'd'], 'consistency': [0.1, 0.2, 0.3, None],
+        'split': 'all', 'alpha': 0.05, 'reason': None, 'dropped': ['d'], 'correction': 'holm',
+        'rows': [{'block': 'mhsa', 'layer': 0, 'r': 0.9, 'p_value': 0.01, 'q_value': 0.02, 'n': 3},
+        {'block': 'mlp', 'layer': 1, 'r': None, 'p_value': None, 'q_value': None, 'n': 3}]},
+    'CorrelationTable_reason': {'models': ['a'], 'consistency': [0.5], 'split': 'consistent', 'alpha': 0.05,
         'reason': 'fewer than 3 models', 'dropped': [], 'correction': 'bh', 'rows': []},
-    'GapResult':
-        {'cos_para': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'cos_nonpara': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'gap': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, 'n_sets': 3,
-        'n_pairs': 8, 'n_nonpairs': 5, 'n_excluded': 1, 'representation': 'post_norm', 'n_prompts': 2,
-        'set_cos': [0.5, None, 0.7], 'nonpair_cos': [0.1, 0.2], 'per_prompt': [{'cos_para': {'estimate': 0.5,
-        'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, 'cos_nonpara': {'estimate': 0.5, 'low': 0.25,
-        'high': 0.75, 'n': 8, 'confidence': 0.95}, 'gap': {'estimate': None, 'low': None, 'high': None, 'n': 0,
-        'confidence': 0.9}, 'n_sets': 3, 'n_pairs': 4, 'n_nonpairs': 5, 'n_excluded': 1,
-        'representation': 'post_norm', 'n_prompts': 1, 'set_cos': [0.5, None, 0.7], 'nonpair_cos': [0.1, 0.2],
-        'per_prompt': [], 'nonpair_sets': [[0, 1], [1, 2]]}, {'cos_para': {'estimate': 0.5, 'low': 0.25,
-        'high': 0.75, 'n': 8, 'confidence': 0.95}, 'cos_nonpara': {'estimate': 0.5, 'low': 0.25, 'high': 0.75,
-        'n': 8, 'confidence': 0.95}, 'gap': {'estimate': None, 'low': None, 'high': None, 'n': 0,
-        'confidence': 0.9}, 'n_sets': 3, 'n_pairs': 4, 'n_nonpairs': 5, 'n_excluded': 1,
-        'representation': 'post_norm', 'n_prompts': 1, 'set_cos': [0.5, None, 0.7], 'nonpair_cos': [0.1, 0.2],
-        'per_prompt': [], 'nonpair_sets': [[0, 1], [1, 2]]}], 'nonpair_sets': None},
-    'GapResult_one':
-        {'cos_para': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'cos_nonpara': {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        'gap': {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9}, 'n_sets': 3,
-        'n_pairs': 4, 'n_nonpairs': 5, 'n_excluded': 1, 'representation': 'post_norm', 'n_prompts': 1,
-        'set_cos': [0.5, None, 0.7], 'nonpair_cos': [0.1, 0.2], 'per_prompt': [], 'nonpair_sets': [[0, 1], [1,
-        2]]},
-    'LayerGap':
-        {'cos_para': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}],
-        'cos_nonpara': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9}], 'gap': [{'estimate': 0.5,
-        'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, {'estimate': 0.5, 'low': 0.25, 'high': 0.75,
-        'n': 8, 'confidence': 0.95}], 'n_sets': 2, 'n_pairs': 3, 'n_nonpairs': 4, 'n_excluded': 0,
-        'split': 'consistent', 'embeddings': True, 'n_prompts': 1, 'set_cos': [[0.1, 0.2], [None, None]],
-        'nonpair_cos': [[0.3, 0.4]], 'per_prompt': [], 'nonpair_sets': [[0, 1]]},
-    'SplitLayerGaps':
-        {'all': {'cos_para': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        {'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}],
-        'cos_nonpara': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9}], 'gap': [{'estimate': 0.5,
-        'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, {'estimate': 0.5, 'low': 0.25, 'high': 0.75,
-        'n': 8, 'confidence': 0.95}], 'n_sets': 2, 'n_pairs': 3, 'n_nonpairs': 4, 'n_excluded': 0,
-        'split': 'consistent', 'embeddings': True, 'n_prompts': 1, 'set_cos': [[0.1, 0.2], [None, None]],
-        'nonpair_cos': [[0.3, 0.4]], 'per_prompt': [], 'nonpair_sets': [[0, 1]]},
-        'consistent': {'cos_para': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}],
-        'cos_nonpara': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}],
-        'gap': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}], 'n_sets': 2,
-        'n_pairs': 3, 'n_nonpairs': 4, 'n_excluded': 0, 'split': 'all', 'embeddings': False, 'n_prompts': 1,
-        'set_cos': [], 'nonpair_cos': [], 'per_prompt': [], 'nonpair_sets': None},
-        'inconsistent': {'cos_para': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}], 'cos_nonpara': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}], 'gap': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8,
-        'confidence': 0.95}], 'n_sets': 2, 'n_pairs': 3, 'n_nonpairs': 4, 'n_excluded': 0, 'split': 'all',
-        'embeddings': False, 'n_prompts': 1, 'set_cos': [], 'nonpair_cos': [], 'per_prompt': [],
-        'nonpair_sets': None}},
-    'RelationCurves':
-        {'different': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}],
-        'same': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}],
-        'relations': ['P17'], 'excluded': [], 'n_pairs_different': [1], 'n_pairs_same': [1],
-        'relation_layers': None, 'model': '', 'embeddings': False, 'last_token': 'token_id',
-        'per_relation_different': [], 'per_relation_same': [], 'n_prompts': 2,
-        'per_prompt': [{'different': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9}], 'same': [{'estimate': 0.5,
-        'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, {'estimate': 0.5, 'low': 0.25, 'high': 0.75,
-        'n': 8, 'confidence': 0.95}], 'relations': ['P17', 'P36'], 'excluded': ['P19'],
-        'n_pairs_different': [10, 12], 'n_pairs_same': [4, 5], 'relation_layers': [0, 1], 'model': 'm',
-        'embeddings': True, 'last_token': 'token_id', 'per_relation_different': [[0.1, None], [0.2, 0.3]],
-        'per_relation_same': [[0.4, 0.5], [0.6, 0.7]], 'n_prompts': 1, 'per_prompt': []}]},
-    'RelationCurves_one':
-        {'different': [{'estimate': 0.5, 'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95},
-        {'estimate': None, 'low': None, 'high': None, 'n': 0, 'confidence': 0.9}], 'same': [{'estimate': 0.5,
-        'low': 0.25, 'high': 0.75, 'n': 8, 'confidence': 0.95}, {'estimate': 0.5, 'low': 0.25, 'high': 0.75,
-        'n': 8, 'confidence': 0.95}], 'relations': ['P17', 'P36'], 'excluded': ['P19'],
-        'n_pairs_different': [10, 12], 'n_pairs_same': [4, 5], 'relation_layers': [0, 1], 'model': 'm',
-        'embeddings': True, 'last_token': 'token_id', 'per_relation_different': [[0.1, None], [0.2, 0.3]],
-        'per_relation_same': [[0.4, 0.5], [0.6, 0.7]], 'n_prompts': 1, 'per_prompt': []},
-    'ModelsCurves':
-        {'x': [0.0, 0.5, 1.0], 'different_mean': [0.1, 0.2, None], 'different_std': [0.0, 0.1, 0.0],
-        'same_mean': [0.3, 0.3, 0.3], 'same_std': [0.0, 0.0, 0.0], 'n_models': [2, 2, 1], 'models': ['a', 'b'],
-        'align': 'relative', 'relation_layers': [0.0, 0.5]},
-    'ModelsCurves_none':
-        {'x': [0.0], 'different_mean': [0.1], 'different_std': [0.0], 'same_mean': [0.3], 'same_std': [0.0],
-        'n_models': [2], 'models': ['a', 'b'], 'align': 'layer', 'relation_layers': None},
-    'LinearProbe':
-        {'mean': [0.0, 1.0], 'std': [1.0, 2.0], 'weight': [[0.5, -0.5], [0.25, 0.0]], 'bias': [0.1, -0.1],
-        'l2': 0.01, 'task': 'rte'},
+    'GapResult': {'cos_para': IV, 'cos_nonpara': IV, 'gap': IV, 'n_sets': 3, 'n_pairs': 8, 'n_nonpairs': 5,
+        'n_excluded': 1, 'representation': 'post_norm', 'n_prompts': 2, 'set_cos': [0.5, None, 0.7],
+        'nonpair_cos': [0.1, 0.2], 'per_prompt': [GAP_ONE, GAP_ONE], 'nonpair_sets': None},
+    'GapResult_one': GAP_ONE,
+    'LayerGap': LAYER_GAP,
+    'SplitLayerGaps': {'all': LAYER_GAP, 'consistent': LAYER_GAP_MIN, 'inconsistent': LAYER_GAP_MIN},
+    'RelationCurves': {'different': [IV], 'same': [IV], 'relations': ['P17'], 'excluded': [],
+        'n_pairs_different': [1], 'n_pairs_same': [1], 'relation_layers': None, 'model': '',
+        'embeddings': False, 'last_token': 'token_id', 'per_relation_different': [], 'per_relation_same': [],
+        'n_prompts': 2, 'per_prompt': [CURVES_ONE]},
+    'RelationCurves_one': CURVES_ONE,
+    'ModelsCurves': {'x': [0.0, 0.5, 1.0], 'different_mean': [0.1, 0.2, None], 'different_std': [0.0, 0.1,
+        0.0], 'same_mean': [0.3, 0.3, 0.3], 'same_std': [0.0, 0.0, 0.0], 'n_models': [2, 2, 1],
+        'models': ['a', 'b'], 'align': 'relative', 'relation_layers': [0.0, 0.5]},
+    'ModelsCurves_none': {'x': [0.0], 'different_mean': [0.1], 'different_std': [0.0], 'same_mean': [0.3],
+        'same_std': [0.0], 'n_models': [2], 'models': ['a', 'b'], 'align': 'layer', 'relation_layers': None},
+    'LinearProbe': {'mean': [0.0, 1.0], 'std': [1.0, 2.0], 'weight': [[0.5, -0.5], [0.25, 0.0]],
+        'bias': [0.1, -0.1], 'l2': 0.01, 'task': 'rte'},
 }
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equal values of equal types (NaN equals NaN), through dataclasses and containers."""
+    """Equal values of equal types (NaN equals NaN; floats to 1e-12, for scipy's last digits),
+    through dataclasses and containers."""
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
+        return math.isclose(a, b, rel_tol=1e-12) or (math.isnan(a) and math.isnan(b))
     if dataclasses.is_dataclass(a):
         return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
     if isinstance(a, Mapping):
@@ -420,12 +310,14 @@ def test_missing_keys_take_the_defaults() -> None:
          if k not in ("chance", "spread_orderings", "spread_test", "question_ids", "correct")}
     m = MMLUSpread.from_dict(d)
     assert (m.chance, m.spread_orderings, m.spread_test, m.question_ids, m.correct) == (0.25, None, None, (), ())
-    g = GapResult.from_dict({k: v for k, v in EXPECTED["GapResult_one"].items() if k not in ("set_cos", "per_prompt")})
+    one = EXPECTED["GapResult_one"]
+    g = GapResult.from_dict({k: v for k, v in one.items() if k not in ("set_cos", "per_prompt")})
     assert (g.set_cos, g.per_prompt, g.nonpair_sets) == ((), (), ((0, 1), (1, 2)))
 
 
 def _result_classes() -> list[type]:
-    mods = [importlib.import_module(m.name) for m in pkgutil.iter_modules(interp.analyses.__path__, "interp.analyses.")]
+    found = pkgutil.iter_modules(interp.analyses.__path__, "interp.analyses.")
+    mods = [importlib.import_module(m.name) for m in found]
     mods.append(importlib.import_module("interp.stats"))
     return [c for m in mods for _, c in inspect.getmembers(m, inspect.isclass)
             if c.__module__ == m.__name__ and dataclasses.is_dataclass(c) and hasattr(c, "to_dict")]
@@ -455,9 +347,9 @@ def strategy(tp: Any, depth: int = 0) -> st.SearchStrategy[Any]:
     if tp is str:
         return st.text(max_size=4)
     if tp is Any:
-        json_leaf = st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3)
-        return st.recursive(json_leaf, lambda s: st.lists(s, max_size=2) | st.dictionaries(st.text(max_size=2), s,
-                                                                                            max_size=2), max_leaves=4)
+        leaf = st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=3)
+        return st.recursive(leaf, lambda s: st.lists(s, max_size=2) | st.dictionaries(st.text(max_size=2), s, max_size=2),
+                            max_leaves=4)
     if origin is Literal:
         return st.sampled_from(args)
     if origin is Union or origin is types.UnionType:
@@ -495,7 +387,8 @@ def test_hypothesis_round_trip(cls: type) -> None:
 @st.composite
 def query_events(draw: st.DrawFn) -> QueryEvents:
     n = draw(st.integers(1, 6))
-    layers = {b: tuple(tuple(sorted(draw(st.sets(st.integers(0, 2), max_size=3)))) for _ in range(n)) for b in BLOCKS}
+    events = st.sets(st.integers(0, 2), max_size=3).map(lambda s: tuple(sorted(s)))
+    layers = {b: tuple(draw(events) for _ in range(n)) for b in BLOCKS}
     masks = {"correct": tuple(draw(st.lists(st.booleans(), min_size=n, max_size=n)))}
     clusters = tuple(draw(st.lists(st.sampled_from(["P1|0", "P1|1", "P2|0"]), min_size=n, max_size=n)))
     return QueryEvents(clusters, layers, masks)
