@@ -18,16 +18,18 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as _st
 
+from interp.serial import Serializable
+
 
 @dataclass(frozen=True)
-class Interval:
-    """A point estimate with a (1 - alpha) bootstrap interval; JSON-friendly via ``asdict``."""
+class Interval(Serializable):
+    """A point estimate with a (1 - alpha) bootstrap interval (``to_dict``: :mod:`interp.serial`)."""
 
     estimate: float
     low: float
@@ -35,36 +37,9 @@ class Interval:
     n: int
     confidence: float = 0.95
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Interval":
-        return cls(**d)
-
     def __format__(self, spec: str) -> str:
         spec = spec or ".3f"
         return f"{self.estimate:{spec}} [{self.low:{spec}}, {self.high:{spec}}]"
-
-
-def nan_to_none(v: Any) -> Any:
-    """NaN -> None, recursively through lists, tuples and dicts (for strict JSON payloads).
-
-    >>> nan_to_none([1.0, math.nan, {"a": math.nan}])
-    [1.0, None, {'a': None}]
-    """
-    if isinstance(v, float):
-        return None if math.isnan(v) else v
-    if isinstance(v, (list, tuple)):
-        return [nan_to_none(x) for x in v]
-    if isinstance(v, dict):
-        return {k: nan_to_none(x) for k, x in v.items()}
-    return v
-
-
-def none_to_nan(x: float | None) -> float:
-    """None -> NaN (the inverse of :func:`nan_to_none` for one number)."""
-    return math.nan if x is None else float(x)
 
 
 def _nan_interval(n: int, confidence: float) -> Interval:
@@ -231,15 +206,12 @@ def ratio_bootstrap_ci(
 
 
 @dataclass(frozen=True)
-class PairedTest:
+class PairedTest(Serializable):
     """A paired comparison of two models on the same units: ``diff = stat(b) - stat(a)`` with its
     bootstrap interval and a two-sided randomisation p-value."""
 
     diff: Interval
     p_value: float
-
-    def to_dict(self) -> dict:
-        return {"diff": self.diff.to_dict(), "p_value": self.p_value}
 
 
 def paired_bootstrap(
@@ -315,7 +287,7 @@ def paired_test(
 
 
 @dataclass(frozen=True)
-class SpreadTest:
+class SpreadTest(Serializable):
     """Is a max - min spread across conditions larger than chance alone makes it?
 
     ``null_mean``: the spread expected when the condition does not matter (the conditions'
@@ -328,13 +300,6 @@ class SpreadTest:
     null_mean: float
     p_value: float
     n: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SpreadTest":
-        return cls(**{k: none_to_nan(v) if k != "n" else v for k, v in d.items()})
 
 
 def spread_test(per_condition: np.ndarray, *, n_resamples: int = 2000, seed: int = 0) -> SpreadTest:
@@ -397,15 +362,12 @@ def adjust_p(p_values: Sequence[float], method: str = "bh") -> list[float]:
 
 
 @dataclass(frozen=True)
-class Correlation:
+class Correlation(Serializable):
     """Pearson correlation ``r`` with its two-sided p-value and the number of points."""
 
     r: float
     p_value: float
     n: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> Correlation:

@@ -68,7 +68,8 @@ from interp.data import wikipedia
 from interp.data.attributes import attribute_set, filter_tokens, stopwords
 from interp.models import Model
 from interp.queries import ParaRelQuery
-from interp.stats import Interval, grouped_bootstrap_ci, nan_to_none, none_to_nan
+from interp.serial import Serializable
+from interp.stats import Interval, grouped_bootstrap_ci
 
 TOP = 50
 CANDIDATES = 500
@@ -139,7 +140,7 @@ def _rate(kept: Sequence[str], attributes: AbstractSet[str]) -> float:
 
 
 @dataclass(frozen=True)
-class AttributeRates:
+class AttributeRates(Serializable):
     """Subject-attribute rate per layer for one model (Fig. 2).
 
     Attributes:
@@ -188,37 +189,6 @@ class AttributeRates:
             return (self.layers[0], math.nan) if self.layers else (-1, math.nan)
         j = int(np.nanargmax(est))
         return self.layers[j], float(est[j])
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model, "normed": self.normed, "top": self.top,
-            "layers": list(self.layers),
-            "rate": [{k: nan_to_none(v) if isinstance(v, float) else v
-                      for k, v in iv.to_dict().items()} for iv in self.rate],
-            "per_relation": {r: [nan_to_none(v) for v in vs] for r, vs in self.per_relation.items()},
-            "items": [list(it) for it in self.items],
-            "item_rates": [[nan_to_none(v) for v in row] for row in self.item_rates],
-            "n_queries": self.n_queries, "n_distinct_prompts": self.n_distinct_prompts,
-            "excluded_subjects": list(self.excluded_subjects),
-            "n_excluded_queries": self.n_excluded_queries, "n_short": self.n_short,
-            "prompt_index": self.prompt_index,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "AttributeRates":
-        return cls(
-            model=d["model"], normed=bool(d["normed"]), top=int(d["top"]),
-            layers=tuple(int(x) for x in d["layers"]),
-            rate=tuple(Interval(**{k: none_to_nan(v) if k in ("estimate", "low", "high") else v
-                                   for k, v in iv.items()}) for iv in d["rate"]),
-            per_relation={r: tuple(none_to_nan(v) for v in vs) for r, vs in d["per_relation"].items()},
-            items=tuple((r, s) for r, s in d["items"]),
-            item_rates=tuple(tuple(none_to_nan(v) for v in row) for row in d["item_rates"]),
-            n_queries=int(d["n_queries"]), n_distinct_prompts=int(d["n_distinct_prompts"]),
-            excluded_subjects=tuple(d["excluded_subjects"]),
-            n_excluded_queries=int(d["n_excluded_queries"]), n_short=int(d["n_short"]),
-            prompt_index=d.get("prompt_index"),
-        )
 
     @classmethod
     def pool(cls, results: Sequence["AttributeRates"], *, n_boot: int = 1000,

@@ -78,11 +78,12 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from interp.serial import Serializable
 from interp.stats import Interval, SpreadTest, bootstrap_ci, grouped_bootstrap_ci, spread_test
 
 LETTERS = "ABCD"
@@ -90,16 +91,12 @@ CHANCE = 0.25
 BECEL_KINDS = ("symmetric", "semantic", "negational")
 
 
-def _interval(d: dict | None) -> Interval | None:
-    return None if d is None else Interval.from_dict(d)
-
-
 # ============================================================================================
 # PARAREL
 
 
 @dataclass(frozen=True)
-class RelationResult:
+class RelationResult(Serializable):
     """One relation's PARAREL numbers (``consistency`` is NaN when undefined)."""
 
     relation: str
@@ -115,7 +112,7 @@ class RelationResult:
 
 
 @dataclass(frozen=True)
-class ParaRelConsistency:
+class ParaRelConsistency(Serializable):
     """PARAREL accuracy and consistency of one model in one prompt (Table 2).
 
     ``keys[i] = (relation, fact_index, pattern_index)``, ``predictions[i]`` and ``correct[i]``
@@ -146,29 +143,6 @@ class ParaRelConsistency:
             if r.relation == rel:
                 return r
         raise KeyError(rel)
-
-    def to_dict(self) -> dict:
-        return {
-            "accuracy": self.accuracy.to_dict(), "consistency": self.consistency.to_dict(),
-            "accuracy_micro": self.accuracy_micro,
-            "relations": [asdict(r) for r in self.relations], "undefined": list(self.undefined),
-            "keys": [list(k) for k in self.keys], "predictions": list(self.predictions),
-            "correct": list(self.correct), "prompt_index": self.prompt_index,
-            "restrict": self.restrict, "casing": self.casing,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ParaRelConsistency":
-        return cls(
-            accuracy=Interval.from_dict(d["accuracy"]),
-            consistency=Interval.from_dict(d["consistency"]),
-            accuracy_micro=d["accuracy_micro"],
-            relations=tuple(RelationResult(**r) for r in d["relations"]),
-            undefined=tuple(d["undefined"]),
-            keys=tuple((k[0], int(k[1]), int(k[2])) for k in d["keys"]),
-            predictions=tuple(d["predictions"]), correct=tuple(bool(c) for c in d["correct"]),
-            prompt_index=d.get("prompt_index"), restrict=d.get("restrict"), casing=d.get("casing"),
-        )
 
 
 def _unpack_predictions(queries: Sequence[Any], predictions: Any,
@@ -292,7 +266,7 @@ def paraphrase_pairs(queries: Sequence[Any], predictions: Any) -> list[tuple[int
 
 
 @dataclass(frozen=True)
-class ParaRelOverPrompts:
+class ParaRelOverPrompts(Serializable):
     """PARAREL numbers over Table 3's prompts: per prompt, mean and standard deviation
     (``ddof=0``), an interval of the mean over items, and per-relation means."""
 
@@ -306,30 +280,6 @@ class ParaRelOverPrompts:
     relation_accuracy: dict[str, float]
     relation_consistency: dict[str, float]
     undefined: tuple[str, ...]
-
-    def to_dict(self) -> dict:
-        return {
-            "prompts": [p.to_dict() for p in self.prompts],
-            "accuracy_mean": self.accuracy_mean, "accuracy_std": self.accuracy_std,
-            "consistency_mean": self.consistency_mean, "consistency_std": self.consistency_std,
-            "accuracy": self.accuracy.to_dict(), "consistency": self.consistency.to_dict(),
-            "relation_accuracy": self.relation_accuracy,
-            "relation_consistency": self.relation_consistency,
-            "undefined": list(self.undefined),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ParaRelOverPrompts":
-        return cls(
-            prompts=tuple(ParaRelConsistency.from_dict(p) for p in d["prompts"]),
-            accuracy_mean=d["accuracy_mean"], accuracy_std=d["accuracy_std"],
-            consistency_mean=d["consistency_mean"], consistency_std=d["consistency_std"],
-            accuracy=Interval.from_dict(d["accuracy"]),
-            consistency=Interval.from_dict(d["consistency"]),
-            relation_accuracy=dict(d["relation_accuracy"]),
-            relation_consistency=dict(d["relation_consistency"]),
-            undefined=tuple(d["undefined"]),
-        )
 
 
 def combine_prompts(results: Sequence[ParaRelConsistency], *, n_boot: int = 1000,
@@ -435,7 +385,7 @@ def mmlu_setups(questions: Sequence[Any], *, n_instructions: int = 3, n_ordering
 
 
 @dataclass(frozen=True)
-class SetupResult:
+class SetupResult(Serializable):
     """Accuracy of one MMLU setup and its predicted-letter counts (A, B, C, D)."""
 
     instruction: int
@@ -449,7 +399,7 @@ class SetupResult:
 
 
 @dataclass(frozen=True)
-class MMLUSpread:
+class MMLUSpread(Serializable):
     """MMLU accuracy and spread of one model (Table 2).
 
     ``spread`` is the paper's (over instructions, accuracy averaged over orderings);
@@ -480,37 +430,6 @@ class MMLUSpread:
         if not self.correct:
             return np.zeros((0, len(self.setups)))
         return np.array([[c == "1" for c in col] for col in self.correct], dtype=float).T
-
-    def to_dict(self) -> dict:
-        return {
-            "setups": [{"instruction": s.instruction, "ordering": s.ordering,
-                        "accuracy": s.accuracy.to_dict(), "letter_counts": list(s.letter_counts)}
-                       for s in self.setups],
-            "accuracy": self.accuracy.to_dict(), "spread": self.spread.to_dict(),
-            "spread_setups": self.spread_setups.to_dict(),
-            "instruction_accuracy": list(self.instruction_accuracy),
-            "at_chance": self.at_chance, "letter_bias": self.letter_bias,
-            "n_questions": self.n_questions, "subjects": list(self.subjects), "chance": self.chance,
-            "spread_orderings": self.spread_orderings.to_dict() if self.spread_orderings else None,
-            "spread_test": self.spread_test.to_dict() if self.spread_test else None,
-            "question_ids": list(self.question_ids), "correct": list(self.correct),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MMLUSpread":
-        return cls(
-            setups=tuple(SetupResult(s["instruction"], s["ordering"],
-                                     Interval.from_dict(s["accuracy"]), tuple(s["letter_counts"]))
-                         for s in d["setups"]),
-            accuracy=Interval.from_dict(d["accuracy"]), spread=Interval.from_dict(d["spread"]),
-            spread_setups=Interval.from_dict(d["spread_setups"]),
-            instruction_accuracy=tuple(d["instruction_accuracy"]), at_chance=d["at_chance"],
-            letter_bias=d["letter_bias"], n_questions=d["n_questions"],
-            subjects=tuple(d["subjects"]), chance=d.get("chance", CHANCE),
-            spread_orderings=_interval(d.get("spread_orderings")),
-            spread_test=SpreadTest.from_dict(d["spread_test"]) if d.get("spread_test") else None,
-            question_ids=tuple(d.get("question_ids", ())), correct=tuple(d.get("correct", ())),
-        )
 
 
 def _spread_stat(instr: np.ndarray) -> Any:
@@ -628,7 +547,7 @@ def mmlu_spread(
 
 
 @dataclass(frozen=True)
-class BecelTask:
+class BecelTask(Serializable):
     """BECEL consistency of one classifier on one task (a row block of Table 6).
 
     Intervals with ``n == 0`` (NaN) mark a perturbation set that was not given. ``method`` is
@@ -647,19 +566,6 @@ class BecelTask:
     n_train: int | None = None
     n_excluded: int | None = None
     units: Mapping[str, Mapping[str, Any]] | None = None
-
-    def to_dict(self) -> dict:
-        return {"task": self.task, "method": self.method, "n_train": self.n_train,
-                "n_excluded": self.n_excluded, "units": self.units,
-                **{k: getattr(self, k).to_dict() for k in
-                   ("symmetric", "semantic", "negation", "negation_flip", "accuracy")}}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BecelTask":
-        return cls(d["task"], *(Interval.from_dict(d[k]) for k in
-                                ("symmetric", "semantic", "negation", "negation_flip", "accuracy")),
-                   method=d.get("method", "probe"), n_train=d.get("n_train"),
-                   n_excluded=d.get("n_excluded"), units=d.get("units"))
 
     def unit_values(self, column: str) -> dict[str, float]:
         """Per evaluated unit (a pair, or a test example for ``"accuracy"``): id -> 0/1 value of
@@ -776,7 +682,7 @@ def becel_consistency(
 
 
 @dataclass(frozen=True)
-class BecelConsistency:
+class BecelConsistency(Serializable):
     """BECEL over tasks: Table 6 (``tasks``) and Table 2's averages over tasks (NaN-skipping):
     accuracy, and consistency under paraphrase (``semantic``) / negation (the paper's:
     ``negation_flip``; the label-aware reading: ``negation``)."""
@@ -787,16 +693,6 @@ class BecelConsistency:
     semantic: float
     negation: float
     negation_flip: float
-
-    def to_dict(self) -> dict:
-        return {"tasks": [t.to_dict() for t in self.tasks], "accuracy": self.accuracy,
-                "symmetric": self.symmetric, "semantic": self.semantic,
-                "negation": self.negation, "negation_flip": self.negation_flip}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "BecelConsistency":
-        return cls(tuple(BecelTask.from_dict(t) for t in d["tasks"]), d["accuracy"],
-                   d["symmetric"], d["semantic"], d["negation"], d["negation_flip"])
 
 
 def becel_summary(tasks: Sequence[BecelTask]) -> BecelConsistency:

@@ -43,7 +43,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -54,9 +54,10 @@ from torch import Tensor
 from interp import lens
 from interp.capture import Activations
 from interp.models import Model
-from interp.stats import Interval, adjust_p, nan_to_none, none_to_nan, pearson, ratio_bootstrap_ci
+from interp.serial import Block, Serializable, Split, dump
+from interp.stats import Interval, adjust_p, pearson, ratio_bootstrap_ci
 
-BLOCKS = ("mhsa", "mlp")
+BLOCKS: tuple[Block, ...] = get_args(Block)
 DEFAULT_NORMED = lens.DEFAULT_NORMED
 CONFIDENCE = 0.95
 
@@ -85,7 +86,7 @@ class ClusterCounts:
 
 
 @dataclass(frozen=True)
-class EventRates:
+class EventRates(Serializable):
     """Extraction events of one block over one set of queries: ``counts[l]`` of ``n``.
 
     ``clusters`` (per-cluster counts) is set when the per-query events are known; the intervals
@@ -135,22 +136,21 @@ class EventRates:
             out.append(Interval(k / self.n, float(ci.low), float(ci.high), self.n, CONFIDENCE))
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Own shape: the counts plus the derived rates and interval bounds the report reads."""
         ivs = self.intervals
-        return {"counts": list(self.counts), "n": self.n, "interval": self.interval,
-                "rates": [nan_to_none(r) for r in self.rates],
-                "low": [nan_to_none(iv.low) for iv in ivs],
-                "high": [nan_to_none(iv.high) for iv in ivs]}
+        return dump({"counts": self.counts, "n": self.n, "interval": self.interval, "rates": self.rates,
+                     "low": [iv.low for iv in ivs], "high": [iv.high for iv in ivs]})
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "EventRates":
+    def from_dict(cls, d: Mapping[str, Any]) -> "EventRates":
         """Counts only (Wilson intervals); :meth:`ExtractionRates.from_dict` restores the
         cluster counts from the result's per-query events."""
         return cls(tuple(int(c) for c in d["counts"]), int(d["n"]))
 
 
 @dataclass(frozen=True)
-class QueryEvents:
+class QueryEvents(Serializable):
     """Per-query extraction events of one result (one prompt, or several pooled), stored once for
     every split: ``clusters[i]`` is query ``i``'s independent unit (e.g. ``"P36|12"``, its
     PARAREL item; a prompt's queries of one item, and the item's queries under other prompts,
@@ -161,8 +161,8 @@ class QueryEvents:
     """
 
     clusters: tuple[str, ...]
-    layers: Mapping[str, tuple[tuple[int, ...], ...]]
-    masks: Mapping[str, tuple[bool, ...]]
+    layers: Mapping[Block, tuple[tuple[int, ...], ...]]
+    masks: Mapping[Split, tuple[bool, ...]]
     unit: str = PARAREL_UNIT
 
     def __post_init__(self) -> None:
@@ -223,19 +223,20 @@ class QueryEvents:
             m[i, list(layers)] = 1
         return m
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Own shape (compact): one layer list per query under each block, one 0/1 string per mask."""
         return {"unit": self.unit, "clusters": list(self.clusters),
                 **{b: [list(q) for q in self.layers[b]] for b in BLOCKS},
                 "masks": {s: "".join("1" if v else "0" for v in m) for s, m in self.masks.items()}}
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "QueryEvents":
+    def from_dict(cls, d: Mapping[str, Any]) -> "QueryEvents":
         return cls(tuple(d["clusters"]), {b: tuple(tuple(int(l) for l in q) for q in d[b]) for b in BLOCKS},
                    {s: tuple(ch == "1" for ch in m) for s, m in d["masks"].items()}, d["unit"])
 
 
 @dataclass(frozen=True)
-class ExtractionRates:
+class ExtractionRates(Serializable):
     """MHSA and MLP extraction rates per layer for one model (Fig. 5 / Fig. 8).
 
     ``splits[split][block]`` with ``block`` in ``("mhsa", "mlp")`` and ``split`` in ``"all"``
@@ -248,7 +249,7 @@ class ExtractionRates:
     model: str
     n_layers: int
     normed: bool
-    splits: Mapping[str, Mapping[str, EventRates]]
+    splits: Mapping[Split, Mapping[Block, EventRates]]
     prompt_index: int | None = None
     queries: QueryEvents | None = None
     n_boot: int = 1000
@@ -287,17 +288,17 @@ class ExtractionRates:
         layer = int(np.argmax(ev.counts))
         return layer, ev.counts[layer] / ev.n, ev.counts[layer]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Own shape: the derived ``interval`` label, and the per-query events (with ``n_boot`` and
+        ``seed``) only when set (older payloads have neither)."""
         d = {"model": self.model, "n_layers": self.n_layers, "normed": self.normed,
-             "prompt_index": self.prompt_index, "interval": self.interval,
-             "splits": {s: {b: ev.to_dict() for b, ev in blocks.items()}
-                        for s, blocks in self.splits.items()}}
+             "prompt_index": self.prompt_index, "interval": self.interval, "splits": dump(self.splits)}
         if self.queries is not None:
             d |= {"n_boot": self.n_boot, "seed": self.seed, "queries": self.queries.to_dict()}
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "ExtractionRates":
+    def from_dict(cls, d: Mapping[str, Any]) -> "ExtractionRates":
         """The result of :meth:`to_dict`; a payload without ``"queries"`` (older results) keeps
         its counts with Wilson intervals."""
         if d.get("queries") is not None:
@@ -497,10 +498,10 @@ def extraction_rates(
 
 
 @dataclass(frozen=True)
-class CorrelationRow:
+class CorrelationRow(Serializable):
     """Pearson r of one block and layer's extraction rate against consistency, across models."""
 
-    block: str
+    block: Block
     layer: int
     r: float
     p_value: float
@@ -509,7 +510,7 @@ class CorrelationRow:
 
 
 @dataclass(frozen=True)
-class CorrelationTable:
+class CorrelationTable(Serializable):
     """Table 7: per block and layer, Pearson r and p across models.
 
     ``q_value`` of each row is its p-value adjusted for every test of the table (2 blocks x all
@@ -523,7 +524,7 @@ class CorrelationTable:
 
     models: tuple[str, ...]
     consistency: tuple[float, ...]
-    split: str
+    split: Split
     alpha: float
     rows: tuple[CorrelationRow, ...] = ()
     reason: str | None = None
@@ -554,25 +555,6 @@ class CorrelationTable:
         if len(lines) == 1:
             lines.append(f"(no layer with p <= {self.alpha})")
         return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        return {"models": list(self.models), "consistency": [nan_to_none(c) for c in self.consistency],
-                "split": self.split, "alpha": self.alpha, "reason": self.reason,
-                "dropped": list(self.dropped), "correction": self.correction,
-                "rows": [{"block": r.block, "layer": r.layer, "r": nan_to_none(r.r),
-                          "p_value": nan_to_none(r.p_value), "q_value": nan_to_none(r.q_value), "n": r.n}
-                         for r in self.rows]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "CorrelationTable":
-        return cls(models=tuple(d["models"]),
-                   consistency=tuple(none_to_nan(c) for c in d["consistency"]),
-                   split=d["split"], alpha=float(d["alpha"]), reason=d.get("reason"),
-                   dropped=tuple(d.get("dropped", ())), correction=d.get("correction", "bh"),
-                   rows=tuple(CorrelationRow(r["block"], int(r["layer"]), none_to_nan(r["r"]),
-                                             none_to_nan(r["p_value"]), int(r["n"]),
-                                             none_to_nan(r.get("q_value")))
-                              for r in d["rows"]))
 
 
 def extraction_consistency_correlation(

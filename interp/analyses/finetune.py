@@ -49,6 +49,7 @@ from torch import Tensor
 from interp.capture import capture, tokenize_prompts
 from interp.kv_cache import pad_left
 from interp.models import Model
+from interp.serial import Serializable
 
 N_CLASSES = {"snli": 3, "rte": 2, "mrpc": 2, "wic": 2}
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -83,7 +84,7 @@ def becel_text(task: str, example: Any) -> str:
 
 
 @dataclass(frozen=True)
-class LinearProbe:
+class LinearProbe(Serializable):
     """Multinomial logistic regression on standardised features: ``softmax(((x - mean) / std)
     @ weight + bias)``. JSON round-trippable."""
 
@@ -110,14 +111,6 @@ class LinearProbe:
 
     def predict(self, x: Float[Tensor, "n d"] | np.ndarray) -> list[int]:
         return self.logits(x).argmax(-1).tolist()
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "weight": self.weight, "bias": self.bias,
-                "l2": self.l2, "task": self.task}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LinearProbe":
-        return cls(**d)
 
 
 def fit_logistic(

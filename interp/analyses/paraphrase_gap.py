@@ -52,7 +52,8 @@ from torch import Tensor
 
 from interp.capture import Activations
 from interp.prompts import sentence_prompt
-from interp.stats import Interval, bootstrap_counts, nan_to_none
+from interp.serial import Representation, Serializable, Split
+from interp.stats import Interval, bootstrap_counts
 
 REPRESENTATIONS = ("post_norm", "pre_norm", "encoder_mean")
 SPLITS = ("all", "consistent", "inconsistent")
@@ -369,24 +370,8 @@ def _joint_boot(x: np.ndarray, non: np.ndarray, non_sets: np.ndarray, n_boot: in
 # Results
 
 
-def _nan(v: Any) -> Any:
-    if v is None:
-        return math.nan
-    if isinstance(v, list):
-        return tuple(_nan(x) for x in v)
-    return v
-
-
-def _interval(d: dict) -> Interval:
-    return Interval.from_dict({k: _nan(x) for k, x in d.items()})
-
-
 def _pairs(x: Any) -> tuple[tuple[int, int], ...] | None:
     return None if x is None else tuple((int(a), int(b)) for a, b in x)
-
-
-def _pairs_list(x: tuple[tuple[int, int], ...] | None) -> list[list[int]] | None:
-    return None if x is None else [list(p) for p in x]
 
 
 def _rows(a: np.ndarray) -> tuple:
@@ -394,7 +379,7 @@ def _rows(a: np.ndarray) -> tuple:
 
 
 @dataclass(frozen=True)
-class GapResult:
+class GapResult(Serializable):
     """Table 1 / 4 cell: cos(paraph.), cos(not paraph.) and their gap, with bootstrap intervals.
 
     Attributes:
@@ -416,36 +401,16 @@ class GapResult:
     n_pairs: int
     n_nonpairs: int
     n_excluded: int
-    representation: str = "vectors"
+    representation: Representation = "vectors"
     n_prompts: int = 1
     set_cos: tuple[float, ...] = field(default=(), repr=False)
     nonpair_cos: tuple[float, ...] = field(default=(), repr=False)
     per_prompt: tuple["GapResult", ...] = field(default=(), repr=False)
     nonpair_sets: tuple[tuple[int, int], ...] | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
-        return nan_to_none({
-            "cos_para": self.cos_para.to_dict(), "cos_nonpara": self.cos_nonpara.to_dict(),
-            "gap": self.gap.to_dict(), "n_sets": self.n_sets, "n_pairs": self.n_pairs,
-            "n_nonpairs": self.n_nonpairs, "n_excluded": self.n_excluded,
-            "representation": self.representation, "n_prompts": self.n_prompts,
-            "set_cos": list(self.set_cos), "nonpair_cos": list(self.nonpair_cos),
-            "per_prompt": [p.to_dict() for p in self.per_prompt],
-            "nonpair_sets": _pairs_list(self.nonpair_sets),
-        })
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GapResult":
-        return cls(
-            _interval(d["cos_para"]), _interval(d["cos_nonpara"]), _interval(d["gap"]),
-            d["n_sets"], d["n_pairs"], d["n_nonpairs"], d["n_excluded"], d["representation"],
-            d.get("n_prompts", 1), _nan(d.get("set_cos", [])), _nan(d.get("nonpair_cos", [])),
-            tuple(cls.from_dict(p) for p in d.get("per_prompt", [])), _pairs(d.get("nonpair_sets")),
-        )
-
 
 @dataclass(frozen=True)
-class LayerGap:
+class LayerGap(Serializable):
     """The gap at every layer (Fig. 4, 6, 7): one :class:`Interval` per layer for cos(paraph.),
     cos(not paraph.) and the gap.
 
@@ -462,7 +427,7 @@ class LayerGap:
     n_pairs: int
     n_nonpairs: int
     n_excluded: int
-    split: str = "all"
+    split: Split = "all"
     embeddings: bool = False
     n_prompts: int = 1
     set_cos: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
@@ -479,45 +444,15 @@ class LayerGap:
         ivs = getattr(self, which)
         return [i.estimate for i in ivs], [i.low for i in ivs], [i.high for i in ivs]
 
-    def to_dict(self) -> dict:
-        return nan_to_none({
-            "cos_para": [i.to_dict() for i in self.cos_para],
-            "cos_nonpara": [i.to_dict() for i in self.cos_nonpara],
-            "gap": [i.to_dict() for i in self.gap], "n_sets": self.n_sets, "n_pairs": self.n_pairs,
-            "n_nonpairs": self.n_nonpairs, "n_excluded": self.n_excluded, "split": self.split,
-            "embeddings": self.embeddings, "n_prompts": self.n_prompts,
-            "set_cos": [list(r) for r in self.set_cos],
-            "nonpair_cos": [list(r) for r in self.nonpair_cos],
-            "per_prompt": [p.to_dict() for p in self.per_prompt],
-            "nonpair_sets": _pairs_list(self.nonpair_sets),
-        })
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LayerGap":
-        return cls(
-            tuple(_interval(i) for i in d["cos_para"]), tuple(_interval(i) for i in d["cos_nonpara"]),
-            tuple(_interval(i) for i in d["gap"]), d["n_sets"], d["n_pairs"], d["n_nonpairs"],
-            d["n_excluded"], d.get("split", "all"), d.get("embeddings", False), d.get("n_prompts", 1),
-            _nan(d.get("set_cos", [])), _nan(d.get("nonpair_cos", [])),
-            tuple(cls.from_dict(p) for p in d.get("per_prompt", [])), _pairs(d.get("nonpair_sets")),
-        )
-
 
 @dataclass(frozen=True)
-class SplitLayerGaps:
+class SplitLayerGaps(Serializable):
     """Fig. 4 / 6 / 7 for one model and prompt: per-layer gaps over all paraphrase pairs, the
     consistent ones and the inconsistent ones (the same non-pairs for all three)."""
 
     all: LayerGap
     consistent: LayerGap
     inconsistent: LayerGap
-
-    def to_dict(self) -> dict:
-        return {s: getattr(self, s).to_dict() for s in SPLITS}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "SplitLayerGaps":
-        return cls(*(LayerGap.from_dict(d[s]) for s in SPLITS))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,14 +38,13 @@ from torch import Tensor
 
 from interp.analyses.paraphrase_gap import (
     _check_vectors,
-    _interval,
-    _nan,
     _quiet,
     pair_cosines,
     percentile_intervals,
 )
 from interp.capture import Activations
-from interp.stats import Interval, bootstrap_counts, nan_to_none
+from interp.serial import Serializable
+from interp.stats import Interval, bootstrap_counts
 
 #: Above this many candidate pairs per relation, pairs are drawn by rejection sampling.
 _ENUMERATE_MAX = 1_000_000
@@ -109,7 +108,7 @@ def _sample_pairs(left: np.ndarray, right: np.ndarray, ok: Callable[[np.ndarray,
 
 
 @dataclass(frozen=True)
-class RelationCurves:
+class RelationCurves(Serializable):
     """Fig. 3 for one model (and prompt, or averaged over prompts): the per-layer cosine of
     setting 1 (``different`` relations) and setting 2 (``same`` relation), macro-averaged over
     ``relations``, with bootstrap intervals; the per-relation curves and pair counts; and the
@@ -140,32 +139,6 @@ class RelationCurves:
     def curve(self, which: str = "different") -> list[float]:
         """The per-layer estimates of ``"different"`` or ``"same"``."""
         return [i.estimate for i in getattr(self, which)]
-
-    def to_dict(self) -> dict:
-        return nan_to_none({
-            "different": [i.to_dict() for i in self.different],
-            "same": [i.to_dict() for i in self.same],
-            "relations": list(self.relations), "excluded": list(self.excluded),
-            "n_pairs_different": list(self.n_pairs_different),
-            "n_pairs_same": list(self.n_pairs_same),
-            "relation_layers": list(self.relation_layers) if self.relation_layers else None,
-            "model": self.model, "embeddings": self.embeddings, "last_token": self.last_token,
-            "per_relation_different": [list(r) for r in self.per_relation_different],
-            "per_relation_same": [list(r) for r in self.per_relation_same],
-            "n_prompts": self.n_prompts, "per_prompt": [p.to_dict() for p in self.per_prompt],
-        })
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RelationCurves":
-        rl = d.get("relation_layers")
-        return cls(
-            tuple(_interval(i) for i in d["different"]), tuple(_interval(i) for i in d["same"]),
-            tuple(d["relations"]), tuple(d["excluded"]), tuple(d["n_pairs_different"]),
-            tuple(d["n_pairs_same"]), tuple(rl) if rl else None, d.get("model", ""),
-            d.get("embeddings", False), d.get("last_token", "token_id"),
-            _nan(d.get("per_relation_different", [])), _nan(d.get("per_relation_same", [])),
-            d.get("n_prompts", 1), tuple(cls.from_dict(p) for p in d.get("per_prompt", [])),
-        )
 
 
 def _last_word(pattern: str) -> str:
@@ -349,7 +322,7 @@ def combine_prompts(curves: Sequence[RelationCurves], *, n_boot: int = 1000,
 
 
 @dataclass(frozen=True)
-class ModelsCurves:
+class ModelsCurves(Serializable):
     """Fig. 3 across models: mean and std (``ddof=0``) over models of each setting's curve.
 
     ``x`` is the layer index (``align="layer"``; models with fewer layers stop contributing,
@@ -367,17 +340,6 @@ class ModelsCurves:
     models: tuple[str, ...]
     align: str
     relation_layers: tuple[float, float] | None
-
-    def to_dict(self) -> dict:
-        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
-        return nan_to_none(d)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelsCurves":
-        rl = d.get("relation_layers")
-        return cls(*(_nan(d[k]) for k in ("x", "different_mean", "different_std", "same_mean",
-                                          "same_std")), tuple(d["n_models"]), tuple(d["models"]),
-                   d["align"], tuple(rl) if rl else None)
 
 
 def combine_models(curves: Sequence[RelationCurves], *, align: str = "relative",
