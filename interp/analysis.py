@@ -47,7 +47,7 @@ from typing import Any, Generic, Literal, TypeVar
 from interp.results import UnitKey
 
 #: the hook points a job may keep at a position (see :class:`interp.capture.Activations`)
-Block = Literal["resid", "attn_out", "mlp_out"]
+HookPoint = Literal["resid", "attn_out", "mlp_out"]
 #: the model label under which cross-model :class:`Summary` units are stored (config labels may
 #: not start with "_")
 SWEEP = "_sweep"
@@ -68,7 +68,7 @@ class Needs:
     Needs(keep={'last': ('resid', 'mlp_out')}, logits=('last',))
     """
 
-    keep: Mapping[str, tuple[Block, ...]] = field(default_factory=dict)
+    keep: Mapping[str, tuple[HookPoint, ...]] = field(default_factory=dict)
     logits: tuple[str, ...] = ()
 
     def merge(self, other: "Needs") -> "Needs":

@@ -23,6 +23,8 @@ import numpy as np
 from interp.analysis import Summary
 from interp.registry import register
 from interp.results import UnitKey
+from interp.serial import Serializable
+from interp.stats import Interval
 
 #: "higher-close" bound of :func:`consistency_classes`: 1.4 points, the paper's footnote 4 (the sd
 #: of the base model's PARAREL consistency over prompts)
@@ -207,7 +209,7 @@ PAIRED_METRICS: list[PairedMetric] = [
 
 
 @dataclass(frozen=True)
-class PairedRow:
+class PairedRow(Serializable):
     """One base-vs-IFT comparison: the two values, IFT − base with its paired-bootstrap interval,
     the permutation p-value, q (p adjusted over every row, Benjamini–Hochberg) and the verdict."""
 
@@ -216,7 +218,7 @@ class PairedRow:
     ift: str
     base_value: float
     ift_value: float
-    diff: dict
+    diff: Interval
     p_value: float
     q_value: float
     n: int
@@ -226,20 +228,11 @@ class PairedRow:
 
 
 @dataclass(frozen=True)
-class PairedComparisons:
+class PairedComparisons(Serializable):
     """Every base-vs-IFT comparison of the sweep, and what could not be compared (why)."""
 
     rows: tuple[PairedRow, ...] = ()
     skipped: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        from dataclasses import asdict
-
-        return {"rows": [asdict(r) for r in self.rows], "skipped": list(self.skipped)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "PairedComparisons":
-        return cls(tuple(PairedRow(**r) for r in d.get("rows", [])), tuple(d.get("skipped", [])))
 
 
 def verdict(diff: float, q: float | None, consistent_when: str | None, alpha: float = 0.05) -> str:
@@ -274,7 +267,7 @@ def compare(metric: PairedMetric, base: str, ift: str, base_payload: Mapping[str
     stat = metric.statistic or _mean
     test = paired_test(rows, stat, seed=seed, n_boot=n_boot)
     return {"metric": metric.name, "base": base, "ift": ift, "base_value": stat(rows[:, 0]),
-            "ift_value": stat(rows[:, 1]), "diff": test.diff.to_dict(), "p_value": test.p_value,
+            "ift_value": stat(rows[:, 1]), "diff": test.diff, "p_value": test.p_value,
             "n": len(shared), "unit": metric.unit, "consistent_when": metric.consistent_when}
 
 
@@ -307,7 +300,7 @@ def _paired(cfg: Any, units: Mapping[UnitKey, Any]) -> PairedComparisons:
     qs = adjust_p([r["p_value"] for r in rows], "bh")
     out = []
     for r, q in zip(rows, qs):
-        diff = float(r["diff"].get("estimate", math.nan))
+        diff = float(r["diff"].estimate)
         out.append(PairedRow(**r, q_value=q, verdict=verdict(diff, q, r["consistent_when"])))
     return PairedComparisons(tuple(out), tuple(skipped))
 
@@ -340,20 +333,13 @@ def consistency_classes(consistency: Mapping[str, float], base: str, *,
 
 
 @dataclass(frozen=True)
-class ConsistencyClasses:
+class ConsistencyClasses(Serializable):
     """Fig. 5 / 8's classes by model label (``{}`` and ``reason`` when fewer than 2 IFT models and
     their base have PARAREL consistency), and the "higher-close" bound used."""
 
     classes: dict[str, str] = field(default_factory=dict)
     close: float = CONSISTENCY_CLOSE
     reason: str = ""
-
-    def to_dict(self) -> dict:
-        return {"classes": dict(self.classes), "close": self.close, "reason": self.reason}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ConsistencyClasses":
-        return cls(dict(d.get("classes", {})), float(d.get("close", CONSISTENCY_CLOSE)), str(d.get("reason", "")))
 
 
 def _consistency_value(payload: Mapping[str, Any] | None) -> float:
