@@ -59,6 +59,25 @@ P = TypeVar("P")
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A unit whose analysis is not defined for its model (e.g. Fig. 2 for an encoder-decoder,
+    :class:`interp.seq2seq.NotApplicable`), stored as ``{"skipped": reason}`` so a rerun does not
+    try again and the report lists it."""
+
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"skipped": self.reason}
+
+    @classmethod
+    def of(cls, payload: Any) -> "Skipped | None":
+        """The :class:`Skipped` a stored payload is, or ``None`` for a computed result."""
+        if isinstance(payload, Mapping) and len(payload) == 1 and isinstance(payload.get("skipped"), str):
+            return cls(payload["skipped"])
+        return None
+
+
+@dataclass(frozen=True)
 class Needs:
     """What an analysis needs from its job's one forward: the hook points kept at each named
     position of the dataset (``{"last": ("resid",)}``) and the positions whose final logits are

@@ -27,25 +27,18 @@ from typing import Any
 
 import numpy as np
 
-from interp.analysis import SWEEP
+from interp.analysis import SWEEP, Skipped
 from interp.config import SweepConfig
 from interp.provenance import Provenance, stale_inputs_reason
 from interp.results import ResultStore, UnitKey
 
 log = logging.getLogger(__name__)
 
-#: payload key of a unit whose analysis is not defined for its model (e.g. Fig. 2's attribute
-#: rate for an encoder-decoder, :class:`interp.seq2seq.NotApplicable`): the unit is stored with
-#: the reason, so a rerun does not try again, and the report lists it instead of a result.
-SKIPPED = "skipped"
-
-
 def skipped_reason(payload: Any) -> str | None:
     """The reason a stored unit was skipped (``{"skipped": reason}``), or ``None`` for a
-    computed result."""
-    if isinstance(payload, Mapping) and len(payload) == 1 and isinstance(payload.get(SKIPPED), str):
-        return payload[SKIPPED]
-    return None
+    computed result (:class:`interp.analysis.Skipped`)."""
+    s = Skipped.of(payload)
+    return s.reason if s is not None else None
 
 
 class Context:
@@ -254,7 +247,7 @@ class _Job:
         """Store ``key`` as skipped (its analysis is not defined for the model), with why."""
         log.info("unit %s skipped: %s", key, reason)
         self.ctx.skipped.append((str(key), reason))
-        self.save(key, {SKIPPED: reason}, seconds)
+        self.save(key, Skipped(reason).to_dict(), seconds)
 
     def load(self, key: UnitKey) -> Any:
         """The typed result stored under ``key``."""

@@ -507,6 +507,21 @@ class ResultStore:
             log.warning("result store: ignoring invalid unit (will be recomputed): %s", reason)
         return reason is None
 
+    def result(self, key: UnitKey) -> Any:
+        """The stored unit as its registered result class (:mod:`interp.registry`), or a
+        :class:`interp.analysis.Skipped` for a unit stored as skipped. KeyError if absent or no
+        analysis is registered under its name."""
+        from interp.analysis import Skipped
+        from interp.registry import load_result, result_class
+
+        unit = self.load(key)
+        if Skipped.of(unit.payload) is not None:
+            return Skipped.of(unit.payload)
+        cls = result_class(key)
+        if cls is None:
+            raise KeyError(f"{key}: no analysis {key.analysis!r} registered for {key.dataset!r}")
+        return load_result(unit.payload, cls, unit.arrays)
+
     def load(self, key: UnitKey, *, arrays: bool = True) -> StoredUnit:
         """Read a validated unit. KeyError if absent, :class:`CorruptUnit` if invalid."""
         try:
