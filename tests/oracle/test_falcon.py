@@ -111,7 +111,7 @@ n_boot = 20
 def test_falcon_sweep_and_report(falcon, tmp_path: Path, demo_data: Path):
     """A local Falcon checkpoint (as a user brings one) through every analysis, as a base model
     and as an IFT model (its tokenizer has no chat template: the open-instruct format)."""
-    from interp.config import ANALYSES, load_config
+    from interp.config import analyses_by_dataset, load_config
     from interp.report import build_report
     from interp.results import ResultStore
     from interp.sweep import run
@@ -126,7 +126,7 @@ def test_falcon_sweep_and_report(falcon, tmp_path: Path, demo_data: Path):
     keys = list(store.keys())
     for label in ("falcon-base", "falcon-ift"):
         got = {(k.dataset, k.analysis) for k in keys if k.model == label}
-        assert got == {(d, a) for d, names in ANALYSES.items() for a in names}, label
+        assert got == {(d, a) for d, names in analyses_by_dataset().items() for a in names}, label
     ift = next(k for k in keys if k.model == "falcon-ift" and k.prompt == 0)
     assert store.load(ift).meta["self_check"]["passed"]
     html = build_report(cfg.output, tmp_path / "report.html").read_text()
