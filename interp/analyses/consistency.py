@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -119,9 +119,10 @@ class ParaRelConsistency:
     """PARAREL accuracy and consistency of one model in one prompt (Table 2).
 
     ``keys[i] = (relation, fact_index, pattern_index)``, ``predictions[i]`` and ``correct[i]``
-    are aligned with the queries; :func:`paraphrase_pairs` splits them into consistent and
-    inconsistent pairs for the mechanistic analyses. ``casing`` is the queries' prompt casing
-    (:data:`interp.prompts.CASINGS`; ``None`` when they do not record one).
+    are aligned with the queries; :func:`query_consistent` and :func:`pair_consistent` split
+    them into consistent and inconsistent queries and pairs for the mechanistic analyses.
+    ``casing`` is the queries' prompt casing (:data:`interp.prompts.CASINGS`; ``None`` when they
+    do not record one).
     """
 
     accuracy: Interval
@@ -274,21 +275,39 @@ def pararel_consistency(
     )
 
 
-def paraphrase_pairs(queries: Sequence[Any], predictions: Any) -> list[tuple[int, int, bool]]:
-    """Every pair ``(i, j, same)`` (``i < j``, indices into ``queries``) of two patterns of the
-    same item, with whether their predictions agree: the consistent / inconsistent split of the
-    paper's Fig. 4, 6, 7.
+def query_consistent(queries: Sequence[Any], predictions: Sequence[Hashable] | Any) -> list[bool]:
+    """Per query: whether its prediction equals the prediction of every paraphrase of its item
+    (the queries with the same ``(relation, fact_index)``), the consistent / inconsistent split of
+    queries (extraction rates, Fig. 5 / 8). A query with no paraphrase (a single-pattern
+    relation) counts as consistent. ``predictions``: one per query, or an
+    :class:`interp.scoring.ParaRelPredictions`.
 
     Example:
-        >>> paraphrase_pairs(qs, ["a", "a", "b", "c"])  # doctest: +SKIP
-        [(0, 1, True), (2, 3, False)]
+        >>> from types import SimpleNamespace as Q
+        >>> qs = [Q(relation="P1", fact_index=f) for f in (0, 0, 0, 1, 1)] + [Q(relation="P2", fact_index=0)]
+        >>> query_consistent(qs, ["a", "a", "b", "c", "c", "d"])
+        [False, False, False, True, True, True]
     """
-    preds, _, _ = _unpack_predictions(queries, predictions, [True] * len(queries))
-    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, q in enumerate(queries):
-        groups[(q.relation, q.fact_index)].append(i)
-    return [(a, b, preds[a] == preds[b])
-            for idx in groups.values() for n, a in enumerate(idx) for b in idx[n + 1:]]
+    preds = list(predictions.objects if hasattr(predictions, "objects") else predictions)
+    if len(preds) != len(queries):
+        raise ValueError(f"predictions: {len(preds)} predictions for {len(queries)} queries")
+    seen: dict[tuple[str, int], set[Hashable]] = defaultdict(set)
+    for q, pred in zip(queries, preds):
+        seen[(q.relation, q.fact_index)].add(pred)
+    return [len(seen[(q.relation, q.fact_index)]) == 1 for q in queries]
+
+
+def pair_consistent(predictions: Sequence[Hashable], a: Sequence[int], b: Sequence[int]) -> np.ndarray:
+    """Per paraphrase pair ``(a[k], b[k])`` (indices into ``predictions``): whether its two
+    predictions agree, the consistent / inconsistent split of pairs (Fig. 4, 6, 7). A pair may
+    agree inside an item that is not consistent as a whole (:func:`query_consistent`); the
+    fraction of agreeing pairs of an item is its PARAREL consistency.
+
+    Example:
+        >>> pair_consistent(["a", "a", "b"], [0, 0, 1], [1, 2, 2]).tolist()
+        [True, False, False]
+    """
+    return np.array([predictions[i] == predictions[j] for i, j in zip(a, b)], dtype=bool)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.analyses.consistency import pair_consistent
 from interp.capture import Activations
 from interp.prompts import sentence_prompt
 from interp.stats import Interval, bootstrap_counts, nan_to_none
@@ -624,7 +625,7 @@ def _layer_gaps(resid: Tensor, sets: Sequence[Sequence[int]], non_pairs: Any,
     else:
         if len(predictions) != n:
             raise ValueError(f"predictions: {len(predictions)} predictions for {n} queries")
-        agree = np.array([predictions[i] == predictions[j] for i, j in zip(a.tolist(), b.tolist())], bool)
+        agree = pair_consistent(predictions, a.tolist(), b.tolist())
         splits = {"all": np.ones(len(a), bool), "consistent": agree, "inconsistent": ~agree}
     out = []
     for name, keep in splits.items():
@@ -740,7 +741,8 @@ def pararel_layer_gaps(
     token) on PARAREL, over all paraphrase pairs and split into consistent / inconsistent pairs.
 
     A paraphrase pair (two queries of one (relation, subject), see :func:`pararel_inputs`) is
-    consistent when the two predictions are equal. The non-pairs (K random pairs across sets) are
+    consistent when the two predictions are equal
+    (:func:`interp.analyses.consistency.pair_consistent`). The non-pairs (K random pairs across sets) are
     the same for the three splits.
 
     Args:
