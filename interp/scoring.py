@@ -1,6 +1,7 @@
 """Scoring answers with a model: candidate-restricted argmax, PARAREL predictions, MMLU letters.
 
-With :mod:`interp.capture` this is the only module that runs models. It turns prompts into the
+With :mod:`interp.capture` and :mod:`interp.finetune` (BECEL's classifiers) this is one of the
+three modules that run models. It turns prompts into the
 model-independent inputs of :mod:`interp.analyses.consistency` (predicted objects, letter
 log-probabilities).
 

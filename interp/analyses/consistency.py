@@ -2,7 +2,7 @@
 consistency, MMLU accuracy and spread, BECEL symmetric / semantic / negation consistency.
 
 Pure functions of predictions and dataset records (``interp.scoring`` and
-``interp.analyses.finetune`` produce the predictions from a model). Every number comes with a
+``interp.finetune`` produce the predictions from a model). Every number comes with a
 seeded 95% percentile-bootstrap interval (:mod:`interp.stats`) over the units named below.
 
 **PARAREL.** An *item* is one T-REx tuple ``(relation, fact_index)`` (tuples that repeat a subject

@@ -16,9 +16,9 @@ from interp.analyses.consistency import (
     mmlu_spread,
     pararel_consistency,
 )
-from interp.analyses.finetune import run_becel
 from interp.capture import capture
 from interp.data import mmlu, pararel
+from interp.finetune import run_becel
 from interp.prompts import mmlu_prompt
 from interp.queries import pararel_queries
 from interp.scoring import (
