@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sweep", help="plan and run the missing units of a sweep config (TOML)")
-    s.add_argument("config", help="the sweep's TOML file (see configs/demo.toml, configs/paper.toml)")
+    s.add_argument("config", help="the sweep's TOML file (see configs/paper.toml)")
     s.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: one process, jobs in order (default); ray: one Ray task per job")
     s.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")

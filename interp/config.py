@@ -1,6 +1,7 @@
 """Sweep configuration: one TOML file names models, datasets, analyses, prompts and limits.
 
-Example (``configs/demo.toml``)::
+Example (a sweep file; the demo's own is the packaged ``interp/configs/demo.toml``, paths relative
+to the demo data)::
 
     [sweep]
     output = "results/demo"
@@ -549,9 +550,9 @@ def load_config(path: str | Path) -> SweepConfig:
     """Read and validate a sweep TOML file.
 
     Example:
-        >>> cfg = load_config("configs/demo.toml")  # doctest: +SKIP
+        >>> cfg = load_config("configs/paper.toml")  # doctest: +SKIP
         >>> [m.label for m in cfg.models]  # doctest: +SKIP
-        ['gemma3-270m', 'smollm2-135m-instruct']
+        ['llama-7b', 'baize-7b', ...]
     """
     p = Path(path)
     if not p.is_file():

@@ -4,7 +4,8 @@ The demo models are real but small and NOT a matched base/IFT pair: Gemma-3-270M
 SmolLM2-135M-Instruct (IFT) differ in size, architecture, tokenizer and pre-training data, so a
 difference between them is not an effect of instruction tuning. The demo shows every analysis and
 figure end to end; the paper's comparison needs a base model and its own IFT versions (see
-``configs/paper.toml``).
+``configs/paper.toml``). The demo's settings live in one file, ``interp/configs/demo.toml``
+(package data); this module only fills in its paths.
 
 Example:
     >>> run_demo(output=Path("report.html"))  # doctest: +SKIP
@@ -12,57 +13,45 @@ Example:
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from interp.config import SweepConfig, from_dict
 
-DEMO_NOTES = (
-    "Offline demo: Gemma-3-270M (base) and SmolLM2-135M-Instruct (IFT) are NOT a matched "
-    "base/IFT pair (different sizes, architectures, tokenizers and pre-training data): "
-    "differences between them are not effects of instruction tuning.",
-    "Data: small hand-written demo sets (data/), not the real benchmarks, unless --real-data was "
-    "given. Wikipedia snippets for the attribute rate are hand-written too.",
-    "BECEL classifiers are logistic-regression probes on frozen last-token features, not the "
-    "paper's full fine-tuning.",
-)
+#: the demo's config, shipped as package data (paths relative to the demo data directory)
+DEMO_CONFIG = "configs/demo.toml"
 
 
-def demo_dict(data_dir: Path, results: Path, real_data: Path | None = None) -> dict:
-    """The demo sweep as a config dict (the same as ``configs/demo.toml``)."""
-    d = {
-        "sweep": {"output": str(results), "seed": 0, "batch_size": 16,
-                  "wikipedia": str(data_dir / "wikipedia"), "wikipedia_offline": True,
-                  "notes": list(DEMO_NOTES)},
-        "models": [
-            {"label": "gemma3-270m", "spec": "gemma3-270m", "kind": "base"},
-            {"label": "smollm2-135m-instruct", "spec": "smollm2-135m-instruct", "kind": "ift",
-             "base": "gemma3-270m"},
-        ],
-        "datasets": {name: str(data_dir / name)
-                     for name in ("pararel", "mrpc", "tapaco", "mmlu", "becel")},
-        "limits": {"pararel_max_facts": 12, "becel_tasks": ["snli", "mrpc"], "n_boot": 500},
-    }
+def demo_toml() -> dict[str, Any]:
+    """The packaged demo config (``interp/configs/demo.toml``), parsed, paths as written."""
+    return tomllib.loads(resources.files("interp").joinpath(DEMO_CONFIG).read_text(encoding="utf-8"))
+
+
+def demo_dict(data_dir: Path, results: Path, real_data: Path | None = None) -> dict[str, Any]:
+    """The demo sweep as a config dict: :func:`demo_toml` with its paths filled in (datasets and
+    Wikipedia snippets under ``data_dir``, the output ``results``); with ``real_data``, its
+    ``[real_data]`` table applied (datasets under ``real_data``, limits, the data note)."""
+    d = demo_toml()
+    real = d.pop("real_data")
+    d["sweep"]["output"] = str(results)
+    d["sweep"]["wikipedia"] = str(Path(data_dir) / d["sweep"]["wikipedia"])
+    d["datasets"] = _under(data_dir, d["datasets"])
     if real_data is not None:
-        real = Path(real_data)
-        d["datasets"].update({name: str(real / name) for name in ("pararel", "mrpc", "mmlu", "becel")})
-        d["limits"].update({
-            "pararel_relations": ["P17", "P36", "P37", "P103", "P176", "P1376"],
-            "pararel_max_facts": 15, "mrpc_max_pairs": 200,
-            "mmlu_subjects": ["astronomy", "high_school_geography", "marketing",
-                              "world_religions", "us_foreign_policy"],
-            "mmlu_limit": 20, "becel_tasks": ["snli", "rte", "mrpc", "wic"],
-            "becel_max_train": 400, "becel_max_eval": 200})
-        d["sweep"]["notes"] = list(DEMO_NOTES[:1]) + [
-            f"Data: small subsets of the real datasets in {real} (PARAREL 6 relations x 15 "
-            "facts, MRPC dev 200 pairs, MMLU 5 subjects x 20 questions, BECEL 400 train / 200 "
-            "eval pairs per task); TAPACO and the Wikipedia snippets are the hand-written demo "
-            "sets.", DEMO_NOTES[2]]
+        d["datasets"].update(_under(real_data, real["datasets"]))
+        d["limits"].update(real["limits"])
+        d["sweep"]["notes"][1] = real["data_note"].format(real_data=Path(real_data))
     return d
+
+
+def _under(root: Path, paths: dict[str, str]) -> dict[str, str]:
+    return {name: str(Path(root) / rel) for name, rel in paths.items()}
 
 
 def demo_config(results: Path, real_data: Path | None = None,
                 data_dir: Path | None = None) -> SweepConfig:
+    """The validated demo config (:func:`demo_dict`; ``data_dir`` defaults to the demo data)."""
     from interp.data import demo_path
 
     data_dir = Path(data_dir) if data_dir else demo_path()

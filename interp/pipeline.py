@@ -10,7 +10,7 @@ marked stale itself.
 Example:
     >>> from interp.config import load_config
     >>> from interp.sweep import plan
-    >>> cfg = load_config("configs/demo.toml")  # doctest: +SKIP
+    >>> cfg = load_config("configs/paper.toml")  # doctest: +SKIP
     >>> ctx = Context(cfg)  # doctest: +SKIP
     >>> run_job(ctx, plan(cfg)[0], ResultStore(cfg.output))  # doctest: +SKIP
 """

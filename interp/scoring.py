@@ -1,6 +1,7 @@
 """Scoring answers with a model: candidate-restricted argmax, PARAREL predictions, MMLU letters.
 
-With :mod:`interp.capture` this is the only module that runs models. It turns prompts into the
+With :mod:`interp.capture` and :mod:`interp.finetune` (BECEL's classifiers) this is one of the
+three modules that run models. It turns prompts into the
 model-independent inputs of :mod:`interp.analyses.consistency` (predicted objects, letter
 log-probabilities).
 
@@ -767,60 +768,3 @@ def mmlu_letter_logprobs(
                        progress=False)
         parts.append(_log_softmax(acts.logits).gather(-1, letters[s:s + chunk]))
     return torch.cat(parts)
-
-
-def run_mmlu(model: Model, questions: Sequence[Any], *, n_orderings: int = 3, seed: int = 0,
-             batch_size: int = 16) -> Any:
-    """MMLU accuracy and spread of ``model`` (3 instructions x ``n_orderings``), zero-shot.
-
-    Example:
-        >>> from interp.data import mmlu
-        >>> run_mmlu(model, mmlu.load(path, subjects=["astronomy"], limit=10)).spread  # doctest: +SKIP
-    """
-    from interp.analyses.consistency import mmlu_setups, mmlu_spread
-    from interp.data.mmlu import subject_name
-    from interp.prompts import mmlu_prompt
-
-    setups = mmlu_setups(questions, n_orderings=n_orderings, seed=seed)
-    prompts = [mmlu_prompt(model, s.instruction, subject_name(q.subject), q.question, q.choices)
-               for s, qs in setups for q in qs]
-    lp = mmlu_letter_logprobs(model, prompts, batch_size=batch_size)
-    k = len(questions)
-    return mmlu_spread([qs for _, qs in setups], [lp[i * k:(i + 1) * k] for i in range(len(setups))],
-                       [s for s, _ in setups])
-
-
-def run_pararel(model: Model, relations: Mapping[str, Any], prompt_indices: Sequence[int] = (0, 1, 2),
-                *, max_facts: int | None = None, seed: int = 0, restrict: bool = True,
-                batch_size: int = 32, casing: str = "lower", fact_order: str = "sample") -> Any:
-    """PARAREL accuracy and consistency of ``model`` in each of Table 3's prompts, and the mean
-    and standard deviation over prompts (:class:`~interp.analyses.consistency.ParaRelOverPrompts`).
-    ``max_facts``, ``seed``, ``casing`` and ``fact_order`` are those of
-    :func:`interp.queries.pararel_queries`.
-
-    Example:
-        >>> from interp.data import pararel
-        >>> run_pararel(model, pararel.load(path, relations=["P36"]), max_facts=20).consistency  # doctest: +SKIP
-    """
-    from interp.analyses.consistency import combine_prompts, pararel_consistency
-    from interp.queries import pararel_queries
-
-    if not isinstance(relations, Mapping):
-        raise TypeError(f"relations: expected a mapping {{relation id: Relation}} (as pararel.load "
-                        f"returns), got {type(relations).__name__}")
-    if not relations:
-        raise ValueError("relations: empty")
-    if isinstance(prompt_indices, (int, str)) or not isinstance(prompt_indices, Sequence):
-        raise TypeError(f"prompt_indices: expected a sequence of ints, got {type(prompt_indices).__name__}"
-                        " (wrap one index in a list)")
-    bad = next((i for i, p in enumerate(prompt_indices) if not isinstance(p, int) or isinstance(p, bool)), None)
-    if bad is not None:
-        raise TypeError(f"prompt_indices[{bad}]: expected an int, got {type(prompt_indices[bad]).__name__}")
-    out = []
-    for p in prompt_indices:
-        qs = pararel_queries(model, relations, p, max_facts=max_facts, seed=seed, casing=casing,
-                             fact_order=fact_order)
-        preds = predict_pararel(model, qs, candidates=relations, restrict=restrict,
-                                batch_size=batch_size)
-        out.append(pararel_consistency(qs, preds, prompt_index=p))
-    return combine_prompts(out)

@@ -64,7 +64,7 @@ letters' log-probabilities at the decoder's first step, each letter's token bein
 only) target token (``"A"`` -> ``▁A`` for T5).
 
 **BECEL.** Probe features: the outermost representation above. Fine-tuning
-(:func:`interp.analyses.finetune.finetune_classifier`) works too: the head reads the decoder's
+(:func:`interp.finetune.finetune_classifier`) works too: the head reads the decoder's
 final-normed first position, the encoder reading the example's text.
 
 **Other encoder-decoders.** ``load_model`` accepts every encoder-decoder LM class the bridge

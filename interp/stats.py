@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +64,96 @@ def bootstrap_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarra
     return resample_counts(rng.integers(0, n, size=(n_boot, n)), n)
 
 
+@contextmanager
+def ignore_nan_warnings() -> Iterator[None]:
+    """Silence numpy's 'mean of empty slice' / 'invalid value' warnings: where they fire, the NaN
+    they flag is the intended result (a unit with no value, a resample that drew none)."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def percentile_intervals(estimates: np.ndarray, boots: np.ndarray, n: int,
+                         confidence: float) -> tuple[Interval, ...]:
+    """One percentile :class:`Interval` per column of ``boots`` (``[n_boot, columns]``) around
+    ``estimates[j]``; NaN replicates are dropped, a NaN estimate or no replicate gives NaN.
+
+    >>> percentile_intervals(np.array([0.5]), np.array([[0.0], [1.0], [np.nan]]), 2, 0.5)
+    (Interval(estimate=0.5, low=0.25, high=0.75, n=2, confidence=0.5),)
+    """
+    alpha = (1.0 - confidence) / 2
+    out = []
+    for j, est in enumerate(np.asarray(estimates, dtype=float)):
+        col = boots[:, j]
+        col = col[~np.isnan(col)]
+        if math.isnan(est) or len(col) == 0:
+            out.append(_nan_interval(n, confidence))
+            continue
+        lo, hi = np.quantile(col, [alpha, 1 - alpha])
+        out.append(Interval(float(est), float(lo), float(hi), n, confidence))
+    return tuple(out)
+
+
+def _weighted_unit_means(w: np.ndarray, x0: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``[b, layers]``: per replicate (unit counts ``w [b, n]``), the mean over prompts of the
+    ``w``-weighted mean of the valid units (``x0 [prompts, n, layers]``, 0 where not valid)."""
+    with ignore_nan_warnings():
+        den = w @ valid.T.astype(np.float64)  # [b, prompts]
+        return np.nanmean(np.einsum("bn,rnl->brl", w, x0) / den[..., None], axis=1)
+
+
+def _chunk(units: int, r: int, layers: int) -> int:
+    """Replicates per chunk: bounds the ``[b, prompts, layers]`` temporaries (~4M values)."""
+    return max(1, 4_000_000 // max(1, units * max(r, layers)))
+
+
+def cluster_mean_replicates(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap replicates ``[n_boot, layers]`` of the mean over prompts of the mean over units,
+    for ``x [prompts, units, layers]`` (NaN: the unit has no value in that prompt); each replicate
+    resamples the units with replacement, the same draw for every prompt and layer (paired)."""
+    r, n, layers = x.shape
+    valid = ~np.isnan(x[..., 0])  # [r, n]
+    x0 = np.nan_to_num(x)
+    out = np.empty((n_boot, layers))
+    step = _chunk(n, r, layers)
+    for s in range(0, n_boot, step):
+        w = bootstrap_counts(n, min(step, n_boot - s), rng)  # [b, n]
+        out[s:s + len(w)] = _weighted_unit_means(w, x0, valid)
+    return out
+
+
+def pair_cluster_replicates(x: np.ndarray, non: np.ndarray, non_sets: np.ndarray, n_boot: int,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster bootstrap over sets for a within-set mean and a between-set pair mean at once
+    (cos(paraph.) and cos(not paraph.) of :mod:`interp.analyses.paraphrase_gap`).
+
+    ``x [prompts, sets, layers]`` (NaN: no value for that set), ``non [prompts, K, layers]`` and
+    ``non_sets [K, 2]``, the sets of each pair's two members. A replicate draws sets with
+    replacement (counts ``w``); the first mean is the prompt-mean of the ``w``-weighted set mean
+    (as :func:`cluster_mean_replicates`), the second weighs each pair by ``w[a] * w[b]`` (how often
+    both its members' sets were drawn), so shared members move both means together. Returns two
+    ``[n_boot, layers]``.
+    """
+    r, n, layers = x.shape
+    valid = ~np.isnan(x[..., 0])
+    x0 = np.nan_to_num(x)
+    out_p, out_n = np.empty((n_boot, layers)), np.empty((n_boot, layers))
+    step = _chunk(max(n, non.shape[1]), r, layers)
+    for s in range(0, n_boot, step):
+        w = bootstrap_counts(n, min(step, n_boot - s), rng)  # [b, sets]
+        wk = w[:, non_sets[:, 0]] * w[:, non_sets[:, 1]]  # [b, K]
+        out_p[s:s + len(w)] = _weighted_unit_means(w, x0, valid)
+        with ignore_nan_warnings():
+            num = np.einsum("bk,rkl->brl", wk, non)
+            out_n[s:s + len(w)] = (num / wk.sum(1)[:, None, None]).mean(axis=1)
+    return out_p, out_n
+
+
 def _percentile_bootstrap(data: tuple, statistic: Callable[..., Any], *, n_boot: int,
                           confidence: float, seed: int, vectorized: bool,
                           paired: bool = False) -> Any:
     """``scipy.stats.bootstrap`` (percentile, seeded) with its degenerate-data warnings silenced."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with ignore_nan_warnings():
         warnings.simplefilter("ignore", getattr(_st, "DegenerateDataWarning", RuntimeWarning))
         return _st.bootstrap(data, statistic, n_resamples=n_boot, confidence_level=confidence,
                              method="percentile", vectorized=vectorized, paired=paired,

@@ -15,7 +15,7 @@ it is unchanged (:mod:`interp.provenance`); a *stale* one is recomputed, or kept
 
 Example:
     >>> from interp.config import load_config
-    >>> cfg = load_config("configs/demo.toml")  # doctest: +SKIP
+    >>> cfg = load_config("configs/paper.toml")  # doctest: +SKIP
     >>> print(format_plan(plan(cfg), ResultStore(cfg.output), cfg))  # doctest: +SKIP
     >>> run(cfg)  # doctest: +SKIP
 """

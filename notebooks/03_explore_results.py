@@ -52,7 +52,7 @@ if not RESULTS.is_absolute() and not RESULTS.is_dir():
 # %% [markdown]
 # ## A results directory (or a tiny one)
 #
-# The fallback sweep is the demo's config (`interp.demo.demo_dict`, the same as `configs/demo.toml`)
+# The fallback sweep is the demo's config (`interp.demo.demo_dict`: the packaged `interp/configs/demo.toml` with its paths filled in)
 # with the two real demo models replaced by tiny random ones and tight limits: it takes seconds, and
 # its numbers are noise.
 

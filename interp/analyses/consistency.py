@@ -2,7 +2,7 @@
 consistency, MMLU accuracy and spread, BECEL symmetric / semantic / negation consistency.
 
 Pure functions of predictions and dataset records (``interp.scoring`` and
-``interp.analyses.finetune`` produce the predictions from a model). Every number comes with a
+``interp.finetune`` produce the predictions from a model). Every number comes with a
 seeded 95% percentile-bootstrap interval (:mod:`interp.stats`) over the units named below.
 
 **PARAREL.** An *item* is one T-REx tuple ``(relation, fact_index)`` (tuples that repeat a subject
@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,9 +116,10 @@ class ParaRelConsistency(Serializable):
     """PARAREL accuracy and consistency of one model in one prompt (Table 2).
 
     ``keys[i] = (relation, fact_index, pattern_index)``, ``predictions[i]`` and ``correct[i]``
-    are aligned with the queries; :func:`paraphrase_pairs` splits them into consistent and
-    inconsistent pairs for the mechanistic analyses. ``casing`` is the queries' prompt casing
-    (:data:`interp.prompts.CASINGS`; ``None`` when they do not record one).
+    are aligned with the queries; :func:`query_consistent` and :func:`pair_consistent` split
+    them into consistent and inconsistent queries and pairs for the mechanistic analyses.
+    ``casing`` is the queries' prompt casing (:data:`interp.prompts.CASINGS`; ``None`` when they
+    do not record one).
     """
 
     accuracy: Interval
@@ -248,21 +249,39 @@ def pararel_consistency(
     )
 
 
-def paraphrase_pairs(queries: Sequence[Any], predictions: Any) -> list[tuple[int, int, bool]]:
-    """Every pair ``(i, j, same)`` (``i < j``, indices into ``queries``) of two patterns of the
-    same item, with whether their predictions agree: the consistent / inconsistent split of the
-    paper's Fig. 4, 6, 7.
+def query_consistent(queries: Sequence[Any], predictions: Sequence[Hashable] | Any) -> list[bool]:
+    """Per query: whether its prediction equals the prediction of every paraphrase of its item
+    (the queries with the same ``(relation, fact_index)``), the consistent / inconsistent split of
+    queries (extraction rates, Fig. 5 / 8). A query with no paraphrase (a single-pattern
+    relation) counts as consistent. ``predictions``: one per query, or an
+    :class:`interp.scoring.ParaRelPredictions`.
 
     Example:
-        >>> paraphrase_pairs(qs, ["a", "a", "b", "c"])  # doctest: +SKIP
-        [(0, 1, True), (2, 3, False)]
+        >>> from types import SimpleNamespace as Q
+        >>> qs = [Q(relation="P1", fact_index=f) for f in (0, 0, 0, 1, 1)] + [Q(relation="P2", fact_index=0)]
+        >>> query_consistent(qs, ["a", "a", "b", "c", "c", "d"])
+        [False, False, False, True, True, True]
     """
-    preds, _, _ = _unpack_predictions(queries, predictions, [True] * len(queries))
-    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, q in enumerate(queries):
-        groups[(q.relation, q.fact_index)].append(i)
-    return [(a, b, preds[a] == preds[b])
-            for idx in groups.values() for n, a in enumerate(idx) for b in idx[n + 1:]]
+    preds = list(predictions.objects if hasattr(predictions, "objects") else predictions)
+    if len(preds) != len(queries):
+        raise ValueError(f"predictions: {len(preds)} predictions for {len(queries)} queries")
+    seen: dict[tuple[str, int], set[Hashable]] = defaultdict(set)
+    for q, pred in zip(queries, preds):
+        seen[(q.relation, q.fact_index)].add(pred)
+    return [len(seen[(q.relation, q.fact_index)]) == 1 for q in queries]
+
+
+def pair_consistent(predictions: Sequence[Hashable], a: Sequence[int], b: Sequence[int]) -> np.ndarray:
+    """Per paraphrase pair ``(a[k], b[k])`` (indices into ``predictions``): whether its two
+    predictions agree, the consistent / inconsistent split of pairs (Fig. 4, 6, 7). A pair may
+    agree inside an item that is not consistent as a whole (:func:`query_consistent`); the
+    fraction of agreeing pairs of an item is its PARAREL consistency.
+
+    Example:
+        >>> pair_consistent(["a", "a", "b"], [0, 0, 1], [1, 2, 2]).tolist()
+        [True, False, False]
+    """
+    return np.array([predictions[i] == predictions[j] for i, j in zip(a, b)], dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -741,15 +760,6 @@ class MMLULetterScores:
         return self.to_stored()[0]
 
 
-def query_consistent(queries: Sequence[Any], predictions: Sequence[str]) -> list[bool]:
-    """A query is consistent when its prediction equals every paraphrase's prediction of its
-    (relation, fact); queries of single-pattern relations count as consistent."""
-    groups: dict[tuple[str, int], set[str]] = {}
-    for q, pred in zip(queries, predictions):
-        groups.setdefault((q.relation, q.fact_index), set()).add(pred)
-    return [len(groups[(q.relation, q.fact_index)]) == 1 for q in queries]
-
-
 def _pararel_unit(job: Any) -> ParaRelConsistency:
     from interp.scoring import predict_pararel
 
@@ -787,7 +797,7 @@ def _mmlu_pool(results: Sequence[MMLULetterScores], job: Any) -> MMLUSpread:
 
 
 def _becel_unit(job: Any) -> BecelTask:
-    from interp.analyses.finetune import run_becel
+    from interp.finetune import run_becel
 
     lim = job.limits
     return run_becel(job.model, job.extra, job.records, n_train=lim.becel_max_train,

@@ -39,9 +39,7 @@ Example:
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
@@ -50,10 +48,17 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.analyses.consistency import pair_consistent
 from interp.capture import Activations
 from interp.prompts import sentence_prompt
 from interp.serial import Representation, Serializable, Split
-from interp.stats import Interval, bootstrap_counts
+from interp.stats import (
+    Interval,
+    cluster_mean_replicates,
+    ignore_nan_warnings,
+    pair_cluster_replicates,
+    percentile_intervals,
+)
 
 REPRESENTATIONS = ("post_norm", "pre_norm", "encoder_mean")
 SPLITS = ("all", "consistent", "inconsistent")
@@ -307,65 +312,6 @@ def set_means(
     return torch.where(counts > 0, sums / counts.clamp(min=1), torch.nan).numpy()
 
 
-def percentile_intervals(estimates: np.ndarray, boots: np.ndarray, n: int,
-                         confidence: float) -> tuple[Interval, ...]:
-    """One :class:`Interval` per column of ``boots`` (``[n_boot, columns]``), NaN-aware."""
-    alpha = (1.0 - confidence) / 2
-    out = []
-    for j, est in enumerate(np.asarray(estimates, dtype=float)):
-        col = boots[:, j]
-        col = col[~np.isnan(col)]
-        if math.isnan(est) or len(col) == 0:
-            out.append(Interval(math.nan, math.nan, math.nan, n, confidence))
-            continue
-        lo, hi = np.quantile(col, [alpha, 1 - alpha])
-        out.append(Interval(float(est), float(lo), float(hi), n, confidence))
-    return tuple(out)
-
-
-def _macro_boot(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``x [prompts, units, layers]`` (NaN: unit absent in that prompt) -> ``[n_boot, layers]``
-    replicates of the prompt-mean of the unit-mean, units resampled jointly over prompts."""
-    r, n, layers = x.shape
-    valid = ~np.isnan(x[..., 0])  # [r, n]
-    x0 = np.nan_to_num(x)
-    out = np.empty((n_boot, layers))
-    step = max(1, 4_000_000 // max(1, n * max(r, layers)))
-    for s in range(0, n_boot, step):
-        w = bootstrap_counts(n, min(step, n_boot - s), rng)  # [b, n]
-        num = np.einsum("bn,rnl->brl", w, x0)
-        den = w @ valid.T.astype(np.float64)  # [b, r]
-        with _quiet():
-            out[s:s + len(w)] = np.nanmean(num / den[..., None], axis=1)
-    return out
-
-
-def _joint_boot(x: np.ndarray, non: np.ndarray, non_sets: np.ndarray, n_boot: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster bootstrap over paraphrase sets for both means at once.
-
-    ``x [prompts, sets, layers]`` (NaN: no pair in that set), ``non [prompts, K, layers]`` and
-    ``non_sets [K, 2]``, the sets of each non-pair's two texts. A replicate draws sets with
-    replacement (counts ``w``); cos(paraph.) is the prompt-mean of the ``w``-weighted set mean,
-    cos(not paraph.) weights each non-pair by ``w[a] * w[b]`` (how often both its texts were
-    drawn), so the shared texts move both means together. Returns two ``[n_boot, layers]``.
-    """
-    r, n, layers = x.shape
-    valid = ~np.isnan(x[..., 0])
-    x0 = np.nan_to_num(x)
-    out_p, out_n = np.empty((n_boot, layers)), np.empty((n_boot, layers))
-    step = max(1, 4_000_000 // max(1, max(n, non.shape[1]) * max(r, layers)))
-    for s in range(0, n_boot, step):
-        w = bootstrap_counts(n, min(step, n_boot - s), rng)  # [b, sets]
-        wk = w[:, non_sets[:, 0]] * w[:, non_sets[:, 1]]  # [b, K]
-        with _quiet():
-            den = w @ valid.T.astype(np.float64)  # [b, r]
-            out_p[s:s + len(w)] = np.nanmean(np.einsum("bn,rnl->brl", w, x0) / den[..., None], axis=1)
-            num = np.einsum("bk,rkl->brl", wk, non)
-            out_n[s:s + len(w)] = (num / wk.sum(1)[:, None, None]).mean(axis=1)
-    return out_p, out_n
-
-
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -472,22 +418,22 @@ def _summarise(set_cos: np.ndarray, non_cos: np.ndarray, n_boot: int, confidence
     """``set_cos [prompts, sets, layers]`` (NaN: no pair), ``non_cos [prompts, K, layers]``.
 
     With ``non_sets`` (the sets of each non-pair's texts: random non-pairs across sets) the
-    interval is a cluster bootstrap over sets (:func:`_joint_boot`); without (MRPC's labelled
+    interval is a cluster bootstrap over sets (:func:`~interp.stats.pair_cluster_replicates`); without (MRPC's labelled
     non-pairs, texts of their own) sets and non-pairs are independent samples, resampled apart.
     """
     present = ~np.isnan(set_cos[..., 0]).all(0)
     x = set_cos[:, present]
     n_sets = int(present.sum())
-    with _quiet():
+    with ignore_nan_warnings():
         para = np.nanmean(np.nanmean(x, axis=1), axis=0)  # sets, then prompts that have any
     nonpara = non_cos.mean(1).mean(0)
     rng = np.random.default_rng([seed, 1])
     layers = set_cos.shape[-1]
     if non_sets is not None and n_sets:
-        b_para, b_non = _joint_boot(set_cos, non_cos, np.asarray(non_sets, dtype=np.int64), n_boot, rng)
+        b_para, b_non = pair_cluster_replicates(set_cos, non_cos, np.asarray(non_sets, dtype=np.int64), n_boot, rng)
     else:
-        b_para = _macro_boot(x, n_boot, rng) if n_sets else np.full((n_boot, layers), np.nan)
-        b_non = _macro_boot(non_cos, n_boot, rng)
+        b_para = cluster_mean_replicates(x, n_boot, rng) if n_sets else np.full((n_boot, layers), np.nan)
+        b_non = cluster_mean_replicates(non_cos, n_boot, rng)
     k = non_cos.shape[1]
     return _Summary(
         percentile_intervals(para, b_para, n_sets, confidence),
@@ -559,7 +505,7 @@ def _layer_gaps(resid: Tensor, sets: Sequence[Sequence[int]], non_pairs: Any,
     else:
         if len(predictions) != n:
             raise ValueError(f"predictions: {len(predictions)} predictions for {n} queries")
-        agree = np.array([predictions[i] == predictions[j] for i, j in zip(a.tolist(), b.tolist())], bool)
+        agree = pair_consistent(predictions, a.tolist(), b.tolist())
         splits = {"all": np.ones(len(a), bool), "consistent": agree, "inconsistent": ~agree}
     out = []
     for name, keep in splits.items():
@@ -675,7 +621,8 @@ def pararel_layer_gaps(
     token) on PARAREL, over all paraphrase pairs and split into consistent / inconsistent pairs.
 
     A paraphrase pair (two queries of one (relation, subject), see :func:`pararel_inputs`) is
-    consistent when the two predictions are equal. The non-pairs (K random pairs across sets) are
+    consistent when the two predictions are equal
+    (:func:`interp.analyses.consistency.pair_consistent`). The non-pairs (K random pairs across sets) are
     the same for the three splits.
 
     Args:
@@ -763,7 +710,7 @@ def combine_prompts(results: Sequence[_R], *, n_boot: int = 1000, confidence: fl
         raise ValueError("results: the prompts have different non-pairs; combine results of the same "
                          "data, k and seed")
     s = _summarise(sc, nc, n_boot, confidence, seed, non_sets.pop())
-    with _quiet():
+    with ignore_nan_warnings():
         set_avg, non_avg = np.nanmean(sc, 0), nc.mean(0)
     common = dict(n_sets=s.n_sets, n_pairs=sum(r.n_pairs for r in results),
                   n_nonpairs=first.n_nonpairs, n_excluded=first.n_excluded,
@@ -775,56 +722,4 @@ def combine_prompts(results: Sequence[_R], *, n_boot: int = 1000, confidence: fl
                    set_cos=_rows(set_avg), nonpair_cos=_rows(non_avg), **common)
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence numpy's 'mean of empty slice' warnings: the NaN they flag is the intended result."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
-
-
-# ============================================================================================
-# Registrations (interp.registry): Table 1's gap (MRPC, TAPACO, PARAREL), Fig. 4/6/7's layer gap
-
-
-def _gap_needs(cfg: Any) -> Any:
-    from interp.analysis import Needs
-
-    return Needs({"last": ("resid",) if cfg.representation == "pre_norm" else ()})
-
-
-def _sentences_gap(job: Any) -> GapResult:
-    inputs = job.items
-    return table1_unit(job.acts, inputs.sets, inputs.non_pairs, representation=job.cfg.representation,
-                       seed=job.seed, n_boot=job.n_boot)
-
-
-def _pararel_gap(job: Any) -> GapResult:
-    return table1_unit(job.acts["last"], pararel_inputs(job.items).sets, None,
-                       representation=job.cfg.representation, seed=job.seed, n_boot=job.n_boot)
-
-
-def _layer_gap(job: Any) -> SplitLayerGaps:
-    return pararel_layer_gaps(job.acts["last"], job.items, list(job.result("consistency").predictions),
-                              seed=job.seed, n_boot=job.n_boot)
-
-
-def _pool(results: Sequence[Any], job: Any) -> Any:
-    return combine_prompts(results, n_boot=job.n_boot, seed=job.seed)
-
-
-def _register() -> None:
-    from interp.analysis import Analysis, Needs
-    from interp.registry import register
-
-    sections = ("table1", "table45", "findings", "base_vs_ift")
-    register(Analysis("gap", ("mrpc", "tapaco"), GapResult, _sentences_gap, needs=_gap_needs, pool=_pool,
-                      options=("representation",), sections=sections))
-    register(Analysis("gap", ("pararel",), GapResult, _pararel_gap, needs=_gap_needs, pool=_pool,
-                      options=("representation",), sections=sections))
-    register(Analysis("layer_gap", ("pararel",), SplitLayerGaps, _layer_gap,
-                      needs=Needs({"last": ("resid",)}), requires=("consistency",), pool=_pool,
-                      sections=("fig4",)))
-
-
-_register()
+# =====================================================================================

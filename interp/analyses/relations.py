@@ -36,15 +36,10 @@ import numpy as np
 from jaxtyping import Float
 from torch import Tensor
 
-from interp.analyses.paraphrase_gap import (
-    _check_vectors,
-    _quiet,
-    pair_cosines,
-    percentile_intervals,
-)
+from interp.analyses.paraphrase_gap import _check_vectors, pair_cosines
 from interp.capture import Activations
 from interp.serial import Serializable
-from interp.stats import Interval, bootstrap_counts
+from interp.stats import Interval, bootstrap_counts, ignore_nan_warnings, percentile_intervals
 
 #: Above this many candidate pairs per relation, pairs are drawn by rejection sampling.
 _ENUMERATE_MAX = 1_000_000
@@ -379,7 +374,7 @@ def combine_models(curves: Sequence[RelationCurves], *, align: str = "relative",
         return out
 
     dif, sam = stack("different"), stack("same")
-    with _quiet():
+    with ignore_nan_warnings():
         dm, ds, sm, ss = np.nanmean(dif, 0), np.nanstd(dif, 0), np.nanmean(sam, 0), np.nanstd(sam, 0)
     rl = relation_layers(dm, sm, tol=tol)
     return ModelsCurves(

@@ -41,7 +41,6 @@ from interp.data._io import DataFormatError, DownloadError, PathLike, default_di
 
 NAME = "wikipedia"
 API_URL = "https://en.wikipedia.org/w/api.php"
-MAX_PER_REQUEST = 500  # "srlimit=max" for anonymous clients
 
 log = logging.getLogger(__name__)
 _TAG = re.compile(r"<[^>]*>")
@@ -147,7 +146,7 @@ def _search(
         "action": "query",
         "list": "search",
         "srsearch": subject,
-        "srlimit": "max",
+        "srlimit": "max",  # 500 per request for anonymous clients
         "srqiprofile": "classic",
         "srprop": "snippet",
         "format": "json",

@@ -12,17 +12,20 @@ from interp.analyses.consistency import (
     MMLUSpread,
     ParaRelConsistency,
     combine_prompts,
+    mmlu_setups,
+    mmlu_spread,
     pararel_consistency,
 )
-from interp.analyses.finetune import run_becel
 from interp.capture import capture
 from interp.data import mmlu, pararel
+from interp.finetune import run_becel
+from interp.prompts import mmlu_prompt
 from interp.queries import pararel_queries
 from interp.scoring import (
     boundary_mismatches,
+    mmlu_letter_logprobs,
     naive_score_candidates,
     predict_pararel,
-    run_mmlu,
     score_candidates,
 )
 
@@ -67,7 +70,11 @@ def test_table2_blocks_on_real_data(name, request, shared_data):
 
     # MMLU: 2 subjects x 2 questions x 9 setups
     qs_mmlu = mmlu.load(shared_data / "mmlu", subjects=["global_facts", "high_school_geography"], limit=2)
-    m = run_mmlu(model, qs_mmlu)
+    setups = mmlu_setups(qs_mmlu)
+    lps = [mmlu_letter_logprobs(model, [mmlu_prompt(model, s.instruction, mmlu.subject_name(q.subject),
+                                                    q.question, q.choices) for q in qs])
+           for s, qs in setups]
+    m = mmlu_spread([qs for _, qs in setups], lps, [s for s, _ in setups])
     assert len(m.setups) == 9 and m.n_questions == 4
     assert all(sum(s.letter_counts) == 4 for s in m.setups)
     assert 0.0 <= m.spread.estimate <= 1.0 and m.spread.estimate <= m.spread_setups.estimate

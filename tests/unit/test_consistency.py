@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,10 +19,11 @@ from interp.analyses.consistency import (
     combine_prompts,
     mmlu_setups,
     mmlu_spread,
+    pair_consistent,
     pair_outcomes,
-    paraphrase_pairs,
     pararel_consistency,
     permute_choices,
+    query_consistent,
 )
 from interp.capture import Span
 from interp.data.becel import Example, PerturbedPair
@@ -110,10 +112,19 @@ def test_pararel_round_trip():
     assert back.relations[0] == r.relations[0] and back.keys == r.keys
 
 
-def test_paraphrase_pairs():
-    pairs = paraphrase_pairs(QUERIES, PREDS)
-    assert pairs == [(0, 1, True), (0, 2, False), (1, 2, False),
-                     (3, 4, True), (3, 5, True), (4, 5, True)]
+def test_query_consistent_known_answer():
+    # R1 fact 0: a, a, b (inconsistent); fact 1: c, c, c; R2 has one pattern: consistent
+    assert query_consistent(QUERIES, PREDS) == [False] * 3 + [True] * 3 + [True, True]
+    preds = SimpleNamespace(objects=PREDS)  # a ParaRelPredictions
+    assert query_consistent(QUERIES, preds) == query_consistent(QUERIES, PREDS)
+    with pytest.raises(ValueError, match="7 predictions for 8 queries"):
+        query_consistent(QUERIES, PREDS[:-1])
+
+
+def test_pair_consistent_known_answer():
+    # fact 0's pairs (0,1), (0,2), (1,2): only the first agrees, although the item is inconsistent
+    assert pair_consistent(PREDS, [0, 0, 1, 3], [1, 2, 2, 5]).tolist() == [True, False, False, True]
+    assert pair_consistent(PREDS, [], []).shape == (0,)
 
 
 def test_combine_prompts_known_answer():

@@ -1,4 +1,4 @@
-"""interp.analyses.finetune: the logistic-regression probe (known answers), BECEL inputs, the
+"""interp.finetune: the logistic-regression probe (known answers), BECEL inputs, the
 probe and fine-tuning on a tiny model, and the BECEL runner on the demo data."""
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from interp.analyses.consistency import BecelTask
-from interp.analyses.finetune import (
+from interp.data import becel, demo_path
+from interp.data.becel import Example
+from interp.finetune import (
     BecelSplit,
     LinearProbe,
     becel_text,
@@ -25,10 +27,6 @@ from interp.analyses.finetune import (
     select_l2,
     split_train_eval,
 )
-from interp.data import becel, demo_path
-from interp.data.becel import Example
-
-
 
 
 def test_becel_text_formats():

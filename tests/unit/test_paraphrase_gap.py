@@ -300,18 +300,6 @@ def test_pararel_layer_gaps_on_tiny_model_capture(tiny_llama):
     assert out.all.n_sets == 6 and out.all.n_excluded == 0
 
 
-def test_joint_cluster_bootstrap_by_hand(monkeypatch) -> None:
-    """One replicate drawing set 0 twice, set 1 once, set 2 never: cos(paraph.) = (2 * .9 + .6) / 3
-    = .8; the non-pairs weigh w[a] * w[b] = (2 * 1, 1 * 0, 2 * 0): only the (0, 1) pair counts, .1."""
-    from interp.analyses import paraphrase_gap as pg
-
-    monkeypatch.setattr(pg, "bootstrap_counts", lambda n, b, rng: np.array([[2.0, 1.0, 0.0]] * b))
-    x = np.array([[[0.9], [0.6], [0.3]]])
-    non = np.array([[[0.1], [0.2], [0.4]]])
-    b_para, b_non = pg._joint_boot(x, non, np.array([[0, 1], [1, 2], [0, 2]]), 4, np.random.default_rng(0))
-    assert b_para[:, 0] == pytest.approx([0.8] * 4) and b_non[:, 0] == pytest.approx([0.1] * 4)
-
-
 def test_random_non_pairs_resample_sets_as_clusters() -> None:
     """Random non-pairs record their two sets (the cluster bootstrap's input) and round-trip;
     MRPC's labelled non-pairs are their own units and record none."""

@@ -234,12 +234,6 @@ def test_input_types_are_checked(model, prompts):
 
 
 def test_pararel_input_types_are_checked(model):
-    from interp.scoring import run_pararel
-
     rels = pararel.load(demo_path("pararel"), relations=["P36"])
-    with pytest.raises(TypeError, match=r"^relations: expected a mapping \{relation id: Relation\}.*got list"):
-        run_pararel(model, list(rels.values()))
-    with pytest.raises(TypeError, match=r"^prompt_indices: expected a sequence of ints, got int \(wrap one index in a list\)"):
-        run_pararel(model, rels, 0)
     with pytest.raises(TypeError, match=r"^queries\[0\]: expected a ParaRelQuery"):
         predict_pararel(model, ["The capital of France is"], candidates=rels)

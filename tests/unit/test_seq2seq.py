@@ -210,8 +210,8 @@ def test_attribute_rate_is_not_applicable(t5):
 
 
 def test_becel_probe_and_finetuning():
-    from interp.analyses.finetune import features, finetune_classifier
     from interp.data.becel import Example
+    from interp.finetune import features, finetune_classifier
     from interp.testing import tiny_model
 
     model = tiny_model("t5", chat=False, seed=3)

@@ -30,7 +30,7 @@ from interp.analyses.consistency import (BecelConsistency, BecelTask, MMLUSpread
                                          ParaRelOverPrompts, RelationResult, SetupResult)
 from interp.analyses.extraction import (BLOCKS, CorrelationRow, CorrelationTable, EventRates,
                                         ExtractionRates, QueryEvents)
-from interp.analyses.finetune import LinearProbe
+from interp.finetune import LinearProbe
 from interp.analyses.paraphrase_gap import GapResult, LayerGap, SplitLayerGaps
 from interp.analyses.relations import ModelsCurves, RelationCurves
 from interp.serial import Block, Serializable, dump, load

@@ -104,3 +104,28 @@ def test_adjust_p_by_hand() -> None:
     assert out[0] == pytest.approx(0.01) and math.isnan(out[1])
     with pytest.raises(ValueError, match="method"):
         adjust_p([0.1], "bonf")
+
+
+def test_pair_cluster_replicates_by_hand(monkeypatch) -> None:
+    """One replicate drawing set 0 twice, set 1 once, set 2 never: the within-set mean is
+    (2 * .9 + .6) / 3 = .8; the pairs weigh w[a] * w[b] = (2 * 1, 1 * 0, 2 * 0): only the (0, 1)
+    pair counts, .1. The within-set mean is cluster_mean_replicates' on the same draw."""
+    from interp import stats
+
+    monkeypatch.setattr(stats, "bootstrap_counts", lambda n, b, rng: np.array([[2.0, 1.0, 0.0]] * b))
+    x = np.array([[[0.9], [0.6], [0.3]]])
+    non = np.array([[[0.1], [0.2], [0.4]]])
+    b_para, b_non = stats.pair_cluster_replicates(x, non, np.array([[0, 1], [1, 2], [0, 2]]), 4,
+                                                  np.random.default_rng(0))
+    assert b_para[:, 0] == pytest.approx([0.8] * 4) and b_non[:, 0] == pytest.approx([0.1] * 4)
+    assert stats.cluster_mean_replicates(x, 4, np.random.default_rng(0))[:, 0] == pytest.approx([0.8] * 4)
+
+
+def test_cluster_mean_replicates_leave_out_missing_units(monkeypatch) -> None:
+    """Prompt 0 has units 0 and 1, prompt 1 only unit 1; counts (2, 1): prompt 0's mean is
+    (2 * 1 + 1 * 4) / 3 = 2, prompt 1's is 6, the replicate their mean, 4."""
+    from interp import stats
+
+    monkeypatch.setattr(stats, "bootstrap_counts", lambda n, b, rng: np.array([[2.0, 1.0]] * b))
+    x = np.array([[[1.0], [4.0]], [[np.nan], [6.0]]])
+    assert stats.cluster_mean_replicates(x, 3, np.random.default_rng(0))[:, 0].tolist() == [4.0] * 3

@@ -1,5 +1,9 @@
 """Classifiers for BECEL (SNLI, RTE, MRPC, WiC) built on a language model.
 
+This module runs models (beside :mod:`interp.capture` and :mod:`interp.scoring`): it reads the
+BECEL files, captures features and trains; :func:`interp.analyses.consistency.becel_consistency`
+turns its predictions into Table 6's numbers.
+
 Default: a **linear probe** - multinomial logistic regression (L2-regularised, standardised
 features, full-batch L-BFGS in float64: deterministic) on frozen features: the final-normed
 last-token representation of the input (``capture(..., keep=()).final``, the same "outermost
