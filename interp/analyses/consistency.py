@@ -736,7 +736,7 @@ def becel_summary(tasks: Sequence[BecelTask]) -> BecelConsistency:
 
 
 @dataclass(frozen=True)
-class MMLULetterScores:
+class MMLULetterScores(Serializable):
     """One instruction's MMLU letter log-probabilities (``[n_questions, 4]`` per answer ordering),
     the per-prompt unit that :func:`mmlu_spread` pools over the 3 instructions. The arrays are
     stored beside the payload (``logprobs_o{ordering}``)."""
@@ -757,6 +757,7 @@ class MMLULetterScores:
                    {s.ordering: np.asarray(arrays[f"logprobs_o{s.ordering}"]) for s in setups})
 
     def to_dict(self) -> dict:
+        """The payload without the arrays (which the store keeps beside it)."""
         return self.to_stored()[0]
 
 

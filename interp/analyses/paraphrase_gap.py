@@ -723,3 +723,47 @@ def combine_prompts(results: Sequence[_R], *, n_boot: int = 1000, confidence: fl
 
 
 # =====================================================================================
+# Registrations (interp.registry): Table 1's gap (MRPC, TAPACO, PARAREL), Fig. 4/6/7's layer gap
+
+
+def _gap_needs(cfg: Any) -> Any:
+    from interp.analysis import Needs
+
+    return Needs({"last": ("resid",) if cfg.representation == "pre_norm" else ()})
+
+
+def _sentences_gap(job: Any) -> GapResult:
+    inputs = job.items
+    return table1_unit(job.acts, inputs.sets, inputs.non_pairs, representation=job.cfg.representation,
+                       seed=job.seed, n_boot=job.n_boot)
+
+
+def _pararel_gap(job: Any) -> GapResult:
+    return table1_unit(job.acts["last"], pararel_inputs(job.items).sets, None,
+                       representation=job.cfg.representation, seed=job.seed, n_boot=job.n_boot)
+
+
+def _layer_gap(job: Any) -> SplitLayerGaps:
+    return pararel_layer_gaps(job.acts["last"], job.items, list(job.result("consistency").predictions),
+                              seed=job.seed, n_boot=job.n_boot)
+
+
+def _pool(results: Sequence[Any], job: Any) -> Any:
+    return combine_prompts(results, n_boot=job.n_boot, seed=job.seed)
+
+
+def _register() -> None:
+    from interp.analysis import Analysis, Needs
+    from interp.registry import register
+
+    sections = ("table1", "table45", "findings", "base_vs_ift")
+    register(Analysis("gap", ("mrpc", "tapaco"), GapResult, _sentences_gap, needs=_gap_needs, pool=_pool,
+                      options=("representation",), sections=sections))
+    register(Analysis("gap", ("pararel",), GapResult, _pararel_gap, needs=_gap_needs, pool=_pool,
+                      options=("representation",), sections=sections))
+    register(Analysis("layer_gap", ("pararel",), SplitLayerGaps, _layer_gap,
+                      needs=Needs({"last": ("resid",)}), requires=("consistency",), pool=_pool,
+                      sections=("fig4",)))
+
+
+_register()

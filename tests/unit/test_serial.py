@@ -328,7 +328,8 @@ def test_every_result_class_is_serializable() -> None:
     assert len(classes) >= 20 and all(issubclass(c, Serializable) for c in classes)
     # the overrides (a payload shape of their own) are exactly these
     own = {c.__name__ for c in classes if "to_dict" in vars(c)}
-    assert own == {"EventRates", "QueryEvents", "ExtractionRates"}
+    # (MMLULetterScores: its log-prob arrays go beside the payload, ``to_stored``)
+    assert own == {"EventRates", "QueryEvents", "ExtractionRates", "MMLULetterScores"}
 
 
 # ----------------------------------------------------------------------------------------------
