@@ -397,6 +397,47 @@ def _table7(cfg: Any, units: Mapping[UnitKey, Any]) -> Any:
     return extraction_consistency_correlation(rates, cons)
 
 
+# ---------------------------------------------------------------------- Fig. 3 across models
+
+
+@dataclass(frozen=True)
+class RelationsAcrossModels(Serializable):
+    """Fig. 3's mean ± std over models (the paper's band), per prompt label ("0", "1", "2",
+    "all"), layer by layer. Only models of one depth are combined: a band across models of
+    different depths would mix layers that do not correspond (``reason`` says so)."""
+
+    by_prompt: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RelationsAcrossModels":
+        from interp.analyses.relations import ModelsCurves
+
+        return cls({p: ModelsCurves.from_dict(c) for p, c in d.get("by_prompt", {}).items()},
+                   str(d.get("reason", "")))
+
+
+def _relations_inputs(cfg: Any) -> list[UnitKey]:
+    if not _has(cfg, "pararel", "relations") or len(cfg.models) < 2:
+        return []
+    return [UnitKey(m.label, "pararel", "relations", p) for m in cfg.models for p in (*cfg.prompts, "all")]
+
+
+def _relations(cfg: Any, units: Mapping[UnitKey, Any]) -> RelationsAcrossModels:
+    from interp.analyses.relations import RelationCurves, combine_models
+
+    by_prompt, depths = {}, set()
+    for p in (*cfg.prompts, "all"):
+        curves = [RelationCurves.from_dict(d) for m in cfg.models
+                  if (d := _payload(units, UnitKey(m.label, "pararel", "relations", p))) is not None]
+        depths |= {c.n_layers for c in curves}
+        if len(curves) >= 2 and len({c.n_layers for c in curves}) == 1:
+            by_prompt[str(p)] = combine_models(curves, align="layer")
+    reason = "" if len(depths) <= 1 else (
+        f"no band across models: their depths differ ({', '.join(map(str, sorted(depths)))} points per curve)")
+    return RelationsAcrossModels(by_prompt, reason)
+
+
 def _register() -> None:
     from interp.analyses.extraction import CorrelationTable
 
@@ -404,6 +445,8 @@ def _register() -> None:
                      sections=("findings", "base_vs_ift")))
     register(Summary("consistency_classes", ConsistencyClasses, _classes_inputs, _classes,
                      dataset="pararel", sections=("fig5", "fig8")))
+    register(Summary("relations_across_models", RelationsAcrossModels, _relations_inputs, _relations,
+                     dataset="pararel", sections=("fig3",)))
     register(Summary("table7", CorrelationTable, _table7_inputs, _table7, dataset="pararel",
                      sections=("table7",)))
 
