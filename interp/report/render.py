@@ -16,7 +16,6 @@ import jinja2
 import plotly
 import plotly.graph_objects as go
 import plotly.offline
-from markupsafe import Markup
 
 from interp import figures
 from interp.figures import fmt_num
@@ -241,11 +240,12 @@ def _footer(ctx: ReportContext) -> str:
 def render_page(ctx: ReportContext, sections: Sequence[tuple[Section, str, str]], *, title: str,
                 notes: Sequence[str]) -> str:
     """The whole page (``templates/report.html.j2``): ``sections`` are (section, body html, status)
-    as :func:`render_section` gives them; plotly.js is inlined once."""
+    as :func:`render_section` gives them; plotly.js is inlined once. The template escapes the title,
+    the section titles and paths; the HTML built here (already escaped) is marked ``|safe`` there."""
     marks = {"ok": "", "absent": " (absent)", "failed": " (failed)"}
     return _TEMPLATES.get_template("report.html.j2").render(
-        title=title, plotlyjs=Markup(plotly.offline.get_plotlyjs()),
+        title=title, plotlyjs=plotly.offline.get_plotlyjs(),
         built=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), root=str(ctx.store.root),
-        overview=Markup(_overview(ctx, notes)), footer=Markup(_footer(ctx)),
+        overview=_overview(ctx, notes), footer=_footer(ctx),
         sections=[{"id": s.id, "title": s.title, "label": s.title.split(":")[0] + marks[status],
-                   "status": status, "body": Markup(body)} for s, body, status in sections])
+                   "status": status, "body": body} for s, body, status in sections])

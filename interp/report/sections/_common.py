@@ -58,30 +58,35 @@ def mean_entries(entries: Sequence[tuple[str, str, dict]]) -> dict[str, dict]:
 
 
 def pool_attributes(payloads: list[dict]) -> dict:
+    """Pool Fig. 2 ``attributes`` payloads over prompts (``AttributeRates.pool``)."""
     from interp.analyses.attributes import AttributeRates
 
     return AttributeRates.pool([AttributeRates.from_dict(p) for p in payloads]).to_dict()
 
 
 def pool_extraction(payloads: list[dict]) -> dict:
+    """Pool Fig. 5/8 ``extraction`` payloads over prompts (``ExtractionRates.pool``)."""
     from interp.analyses.extraction import ExtractionRates
 
     return ExtractionRates.pool([ExtractionRates.from_dict(p) for p in payloads]).to_dict()
 
 
 def pool_gap(payloads: list[dict]) -> dict:
+    """Pool Table 1 ``gap`` payloads over prompts (``paraphrase_gap.combine_prompts``)."""
     from interp.analyses.paraphrase_gap import GapResult, combine_prompts
 
     return combine_prompts([GapResult.from_dict(p) for p in payloads]).to_dict()
 
 
 def pool_layer_gap(payloads: list[dict]) -> dict:
+    """Pool Fig. 4 ``layer_gap`` payloads over prompts (``paraphrase_gap.combine_prompts``)."""
     from interp.analyses.paraphrase_gap import SplitLayerGaps, combine_prompts
 
     return combine_prompts([SplitLayerGaps.from_dict(p) for p in payloads]).to_dict()
 
 
 def needs(ctx: ReportContext, analysis: str, what: str, dataset: str | Sequence[str] | None = None) -> Absent | None:
+    """Why ``what`` is absent when the store has no ``analysis`` results (on ``dataset``), else None."""
     if not ctx.units(analysis=analysis, dataset=dataset, mark_used=False):
         ds = f" on {dataset if isinstance(dataset, str) else ' / '.join(dataset)}" if dataset else ""
         return Absent(f"{what} needs `{analysis}` results{ds}; none in the store (run the sweep with it)")
@@ -89,6 +94,7 @@ def needs(ctx: ReportContext, analysis: str, what: str, dataset: str | Sequence[
 
 
 def role_of(ctx: ReportContext, label: str) -> str:
+    """The role of a unit label's model (the label without its ``[extra]``)."""
     return ctx.role(label.split(" [")[0])
 
 
@@ -124,6 +130,7 @@ def main_family(ctx: ReportContext) -> list[str] | None:
 
 
 def other_families_note(ctx: ReportContext) -> str:
+    """Tables 1 and 2's note naming the families shown in Tables 4 and 5 ("" if none)."""
     others = model_families(ctx)[1:]
     if not others:
         return ""
@@ -132,12 +139,14 @@ def other_families_note(ctx: ReportContext) -> str:
 
 
 def pool_pararel(payloads: list[dict]) -> dict:
+    """Pool PARAREL ``consistency`` payloads over prompts (``consistency.combine_prompts``)."""
     from interp.analyses.consistency import ParaRelConsistency, combine_prompts
 
     return combine_prompts([ParaRelConsistency.from_dict(p) for p in payloads]).to_dict()
 
 
 def becel_tasks(ctx: ReportContext) -> dict[str, list[dict]]:
+    """model -> its BECEL task payloads (one unit per task)."""
     out: dict[str, list[dict]] = {}
     for u in ctx.units(analysis="consistency", dataset="becel"):
         out.setdefault(u.key.model, []).append(u.payload)

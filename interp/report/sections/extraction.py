@@ -18,6 +18,7 @@ from interp.report.sections._common import (
 
 
 def extraction_section(ctx: ReportContext, block: str, what: str) -> Content:
+    """Figure 5 (``block="mhsa"``) or 8 (``"mlp"``): the curves and a table of each curve's peak."""
     missing = needs(ctx, "extraction", what, "pararel")
     if missing:
         return missing

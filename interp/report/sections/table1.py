@@ -14,13 +14,8 @@ from interp.report.sections._common import (
 )
 
 
-@SECTIONS.register("table1", "Table 1: cos(paraphrases) − cos(non-paraphrases), outermost representation", order=10)
-def _table1(ctx: ReportContext) -> Content:
-    return table1_for(ctx, main_family(ctx), "Table 1", other_families_note(ctx))
-
-
 def table1_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Table 1",
-                 extra_note: str = "") -> Content:
+               extra_note: str = "") -> Content:
     """Table 1 (or a Table 4 block) for ``models`` (``None``: every model)."""
     datasets = ("mrpc", "tapaco", "pararel")
     missing = needs(ctx, "gap", what, datasets)
@@ -49,3 +44,9 @@ def table1_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
                                      f"outermost representation {rep} (an encoder-decoder's last token: the decoder's "
                                      f"first position).{extra_note}")
     return [table, figures.table1(per_prompt, colors=ctx.colors)]
+
+
+@SECTIONS.register("table1", "Table 1: cos(paraphrases) − cos(non-paraphrases), outermost representation", order=10)
+def _table1(ctx: ReportContext) -> Content:
+    """Table 1 for the main model family (every model when the store has one family)."""
+    return table1_for(ctx, main_family(ctx), "Table 1", other_families_note(ctx))

@@ -14,13 +14,8 @@ from interp.report.sections._common import (
 )
 
 
-@SECTIONS.register("table2", "Table 2: consistency and spread (MMLU, PARAREL, BECEL), with 95% intervals", order=20)
-def _table2(ctx: ReportContext) -> Content:
-    return table2_for(ctx, main_family(ctx), "Table 2", other_families_note(ctx))
-
-
 def table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Table 2",
-                extra_note: str = "") -> Content:
+               extra_note: str = "") -> Content:
     """Table 2 (or a Table 5 block) for ``models`` (``None``: every model)."""
     have = [ctx.units(analysis="spread", dataset="mmlu", model=models, mark_used=False),
             ctx.units(analysis="consistency", dataset=("pararel", "becel"), model=models, mark_used=False)]
@@ -68,3 +63,9 @@ def table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
         out.append(Html("<details><summary>MMLU: accuracy and predicted-letter distribution per setup</summary>"
                         + html_table(Table(lh, lr)) + "</details>"))
     return out
+
+
+@SECTIONS.register("table2", "Table 2: consistency and spread (MMLU, PARAREL, BECEL), with 95% intervals", order=20)
+def _table2(ctx: ReportContext) -> Content:
+    """Table 2 for the main model family (every model when the store has one family)."""
+    return table2_for(ctx, main_family(ctx), "Table 2", other_families_note(ctx))
