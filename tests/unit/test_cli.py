@@ -82,9 +82,9 @@ def test_report_refuses_a_results_path_that_is_not_a_readable_dir(tmp_path, caps
     assert main(["report", str(tmp_path / "file"), "-o", str(tmp_path / "r.html")]) == 2
     assert f"'{tmp_path / 'file'}' is not a directory of results (not a directory)" in capsys.readouterr().err
     _store_with_a_unit(tmp_path / "res")
-    import interp.report
+    import interp.report.build
 
-    monkeypatch.setattr(interp.report.os, "access", lambda path, mode: False)  # as if chmod 000
+    monkeypatch.setattr(interp.report.build.os, "access", lambda path, mode: False)  # as if chmod 000
     assert main(["report", str(tmp_path / "res"), "-o", str(tmp_path / "r.html")]) == 2
     assert f"cannot read the results directory '{tmp_path / 'res'}' (permission denied)" in capsys.readouterr().err
 
@@ -109,11 +109,11 @@ def test_report_unreadable_and_read_only_dirs(tmp_path, capsys):
 
 
 def test_report_refuses_an_unwritable_output_before_rendering(tmp_path, capsys, monkeypatch):
-    import interp.report
+    import interp.report.build
 
     _store_with_a_unit(tmp_path / "res")
     rendered = []
-    monkeypatch.setattr(interp.report, "_render_section", lambda *a: rendered.append(1) or ("", "ok"))
+    monkeypatch.setattr(interp.report.build, "render_section", lambda *a: rendered.append(1) or ("", "ok"))
     (tmp_path / "afile").write_text("x")
     out = tmp_path / "afile" / "r.html"  # its directory is a file
     assert main(["report", str(tmp_path / "res"), "-o", str(out)]) == 2

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from interp import figures
-from interp.figures import Bar, Curve, bar_with_ci, fmt_interval, fmt_num, layer_curves, table_figure
+from interp.figures import Bar, Curve, bar_with_ci, fmt_interval, fmt_num, layer_curves
 from interp.stats import Interval
 
 
@@ -128,14 +128,6 @@ def test_bar_without_ci_hides_error_bars() -> None:
     assert [(t.name, t.offsetgroup, t.showlegend, t.error_y.visible, tuple(t.x)) for t in fig.data] == [
         ("m", "m", True, True, ("a",)), ("m", "m", False, False, ("z",)), ("k", "k", True, True, ("a",))]
     assert list(fig.layout.xaxis.categoryarray) == ["z", "a"]
-
-
-def test_table_figure() -> None:
-    fig = table_figure(["model", "gap"], [["base", 0.1], ["ift", float("nan")]], title="T")
-    assert isinstance(fig.data[0], go.Table)
-    assert list(fig.data[0].cells.values[1]) == ["0.100", "n/a"]
-    with pytest.raises(ValueError, match="2 cells"):
-        table_figure(["a", "b"], [["x"]])
 
 
 def test_fig2_attribute_rate_from_analysis_result() -> None:
@@ -275,12 +267,12 @@ def test_table7_rows_and_figure() -> None:
     assert figures.table7_rows(few)[1] == [] and "at least 3 models" in figures.table7_correlation(few).layout.title.text
 
 
-def test_base_vs_ift_table() -> None:
+def test_base_vs_ift_rows() -> None:
     row = {"metric": "gap", "base": "b", "ift": "i", "base_value": 0.1, "ift_value": 0.3,
            "diff": Interval(0.2, 0.1, 0.3, 8).to_dict(), "p_value": 0.01, "q_value": 0.04, "n": 8}
-    cells = figures.base_vs_ift_table([row]).data[0].cells.values
-    assert [c[0] for c in cells] == ["gap", "b", "i", "0.100", "0.300", "0.200 [0.100, 0.300]", "0.010",
-                                     "0.040 *", "8"]
+    header, body = figures.base_vs_ift_rows([row])
+    assert len(header) == len(body[0])
+    assert body[0] == ["gap", "b", "i", "0.100", "0.300", "0.200 [0.100, 0.300]", "0.010", "0.040 *", "8"]
 
 
 def test_table2_becel_negation_is_the_papers_flip_rate():

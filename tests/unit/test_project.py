@@ -38,3 +38,18 @@ def test_lock_pins_the_stack_within_the_tested_ranges():
         assert name in lock, name
         spec = re.search(rf'"({re.escape(name)}[<>=!~][^"]*)"', pyproject).group(1)
         assert Requirement(spec).specifier.contains(lock[name]), (spec, lock[name])
+
+
+def test_package_data_ships_the_report_templates():
+    """Every file of the report's templates folder matches a pyproject package-data pattern (so
+    an installed wheel can render the page), and jinja2 is a declared dependency, pinned in the lock."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["interp"]
+    templates = ROOT / "interp" / "report" / "templates"
+    files = [p.relative_to(ROOT / "interp").as_posix() for p in templates.iterdir() if p.is_file()]
+    assert files and all(any(fnmatch(f, pat) for pat in patterns) for f in files), (files, patterns)
+    assert any(d.lower().startswith("jinja2") for d in project["project"]["dependencies"])
+    assert "jinja2==" in (ROOT / "requirements" / "lock.txt").read_text().lower()

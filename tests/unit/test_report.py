@@ -14,6 +14,7 @@ import pytest
 from interp import figures, report
 from interp.figures import Curve, layer_curves
 from interp.report import Absent, Section, SectionRegistry, Table, build_report, html_table, model_role
+from interp.report.sections._paired import _gap_items
 from interp.results import ResultStore, UnitKey
 from interp.stats import grouped_bootstrap_ci
 
@@ -298,12 +299,12 @@ def test_base_vs_ift_known_answer() -> None:
     assert row["p_value"] == pytest.approx(4 / 8)
     # Table 1 gap units, MRPC-style (independent non-pairs): sets and non-pairs scaled by
     # (S + K) / S and -(S + K) / K; their mean is the gap (.6 - .2 = .4)
-    items = report._gap_items({"set_cos": [0.5, None, 0.7], "nonpair_cos": [0.1, 0.3]})
+    items = _gap_items({"set_cos": [0.5, None, 0.7], "nonpair_cos": [0.1, 0.3]})
     assert items == pytest.approx({"set 0": 1.0, "set 2": 1.4, "non-pair 0": -0.2, "non-pair 1": -0.6})
     assert sum(items.values()) / len(items) == pytest.approx(0.4)
     # random non-pairs across sets: each set carries half of each non-pair touching it, times S / K
     # = 3 / 2: set 0: .9 - 1.5 * (.2 / 2 + .4 / 2) = .45, set 1: .6 - 1.5 * .1 = .45, set 2: .3 - 1.5 * .2 = 0
-    items = report._gap_items({"set_cos": [0.9, 0.6, 0.3], "nonpair_cos": [0.2, 0.4],
+    items = _gap_items({"set_cos": [0.9, 0.6, 0.3], "nonpair_cos": [0.2, 0.4],
                                "nonpair_sets": [[0, 1], [0, 2]]})
     assert items == pytest.approx({"set 0": 0.45, "set 1": 0.45, "set 2": 0.0})
     assert sum(items.values()) / 3 == pytest.approx(0.6 - 0.3)  # mean(set_cos) - mean(nonpair_cos)

@@ -1,0 +1,28 @@
+"""Figure 3: cosine of same-relation vs different-relation queries per layer."""
+
+from __future__ import annotations
+
+from interp import figures
+from interp.report.context import ReportContext
+from interp.report.registry import SECTIONS
+from interp.report.render import Content, Table
+from interp.report.sections._common import needs, role_of, with_pooled
+
+
+@SECTIONS.register("fig3", "Figure 3: cosine of same-relation vs different-relation queries per layer", order=50)
+def _fig3(ctx: ReportContext) -> Content:
+    missing = needs(ctx, "relations", "Figure 3", "pararel")
+    if missing:
+        return missing
+    entries = with_pooled(ctx.units(analysis="relations", dataset="pararel"))
+    fig = figures.fig3_relations([d for _, _, d in entries], models=[lb for lb, _, _ in entries],
+                                 prompts=[p for _, p, _ in entries], colors=ctx.colors)
+    rows = [[label, role_of(ctx, label), p,
+             "–".join(str(figures.block_index(i, embeddings=bool(d.get("embeddings")))) for i in d["relation_layers"])
+             if d.get("relation_layers") else "none",
+             str(len(d.get("relations", []))), ", ".join(d.get("excluded", [])) or "–"]
+            for label, p, d in entries]
+    embeddings = any(d.get("embeddings") for _, _, d in entries)
+    table = Table(["model", "role", "prompt", "relation layers (same − different grows fastest): "
+                   + figures.layer_label(embeddings=embeddings), "relations used", "relations excluded"], rows)
+    return [fig, table]
