@@ -27,6 +27,9 @@ _DATASETS: dict[str, Dataset] = {}
 _ANALYSES: dict[tuple[str, str], Analysis] = {}
 _SUMMARIES: dict[str, Summary] = {}
 _loaded = False
+#: the paper's order of the built-in analysis modules: it orders config listings and plans
+#: (whatever order the modules happen to be imported in); other analyses follow in registration order
+_ORDER = ("consistency", "paraphrase_gap", "relations", "attributes", "extraction")
 
 
 def register(item: Analysis | Dataset | Summary) -> Any:
@@ -60,10 +63,8 @@ def _load() -> None:
     importlib.import_module("interp.datasets")
     import interp.analyses as pkg
 
-    # the paper's order first (it orders config listings and plans), then any other module
-    first = ("consistency", "paraphrase_gap", "relations", "attributes", "extraction")
-    others = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name not in first)
-    for name in (*first, *others):
+    others = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name not in _ORDER)
+    for name in (*_ORDER, *others):
         importlib.import_module(f"interp.analyses.{name}")
     importlib.import_module("interp.summaries")
 
@@ -86,7 +87,13 @@ def analyses(dataset_name: str | None = None) -> list[Analysis]:
     """The analyses of ``dataset_name`` (every (dataset, analysis) registration when ``None``), in
     registration order."""
     _load()
-    return [a for (ds, _), a in _ANALYSES.items() if dataset_name is None or ds == dataset_name]
+
+    def rank(a: Analysis) -> int:
+        mod = getattr(a.compute, "__module__", "") or ""
+        name = mod.removeprefix("interp.analyses.")
+        return _ORDER.index(name) if mod.startswith("interp.analyses.") and name in _ORDER else len(_ORDER)
+    found = [a for (ds, _), a in _ANALYSES.items() if dataset_name is None or ds == dataset_name]
+    return sorted(found, key=rank)  # stable: registration order within a module
 
 
 def analysis(dataset_name: str, name: str) -> Analysis:

@@ -343,8 +343,11 @@ class ConsistencyClasses(Serializable):
 
 
 def _consistency_value(payload: Mapping[str, Any] | None) -> float:
+    """PARAREL consistency of a pooled unit: the mean over prompts (Table 2's number)."""
     if payload is None:
         return math.nan
+    if payload.get("consistency_mean") is not None:
+        return float(payload["consistency_mean"])
     v = payload.get("consistency")
     return float(v["estimate"]) if isinstance(v, Mapping) and v.get("estimate") is not None else math.nan
 

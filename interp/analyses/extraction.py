@@ -103,6 +103,19 @@ class EventRates(Serializable):
         return [c / self.n if self.n else math.nan for c in self.counts]
 
     @property
+    def peak(self) -> tuple[int, float, int] | None:
+        """``(layer, rate, events)`` of the layer with the most events (the first on ties), or
+        ``None`` without layers."""
+        if not self.counts:
+            return None
+        j = max(range(len(self.counts)), key=lambda i: self.counts[i])
+        return j, self.rates[j], self.counts[j]
+
+    @property
+    def n_layers_with_events(self) -> int:
+        return sum(c > 0 for c in self.counts)
+
+    @property
     def interval(self) -> str:
         """How :attr:`intervals` are computed (:func:`interval_method`)."""
         return interval_method(None if self.clusters is None else self.clusters.unit)
@@ -540,6 +553,16 @@ class CorrelationTable(Serializable):
     def significant(self) -> tuple[CorrelationRow, ...]:
         """The rows with adjusted ``q <= alpha`` (significant after multiple-testing correction)."""
         return tuple(r for r in self.rows if not math.isnan(r.q_value) and r.q_value <= self.alpha)
+
+    @property
+    def n_tests(self) -> int:
+        """The tests the table's q-values are adjusted over (layers with a p-value, both blocks)."""
+        return sum(not math.isnan(r.p_value) for r in self.rows)
+
+    @property
+    def expected_false_positives(self) -> float:
+        """Rows expected at uncorrected ``p <= alpha`` by chance alone (``n_tests * alpha``)."""
+        return self.n_tests * self.alpha
 
     def significant_layers(self, block: str) -> list[int]:
         return [r.layer for r in self.significant if r.block == block]

@@ -12,8 +12,8 @@ Everything is re-exported here: ``from interp import figures; figures.fig2_attri
 from __future__ import annotations
 
 from interp.figures.paper import (
-    BECEL_COLUMNS, BECEL_METHODS, CLASS_COLOR_NAMES, CLASS_COLORS, CONSISTENCY_CLOSE, as_dict, base_vs_ift_rows,
-    consistency_classes, consistency_classes_note, fig2_attribute_rate, fig3_relations,
+    BECEL_COLUMNS, BECEL_METHODS, CLASS_COLOR_NAMES, CLASS_COLORS, as_dict, base_vs_ift_rows,
+    consistency_classes_note, fig2_attribute_rate, fig3_relations,
     fig4_paraphrase_gap_by_layer, fig5_mhsa_extraction, fig8_mlp_extraction, mmlu_letters_rows, model_entries,
     table1, table1_rows, table2, table2_rows, table6, table6_rows, table7_correlation, table7_rows,
 )
@@ -24,9 +24,9 @@ from interp.figures.plotting import (
 )
 
 __all__ = [
-    "BECEL_COLUMNS", "BECEL_METHODS", "CLASS_COLORS", "CLASS_COLOR_NAMES", "CONSISTENCY_CLOSE", "EMBEDDINGS_INDEX",
+    "BECEL_COLUMNS", "BECEL_METHODS", "CLASS_COLORS", "CLASS_COLOR_NAMES", "EMBEDDINGS_INDEX",
     "LAYER_NUMBERING_NOTE", "MEAN", "PALETTE", "RESID_AT", "Bar", "Curve", "add_prompt_menu", "as_dict",
-    "bar_with_ci", "base_vs_ift_rows", "block_index", "block_indices", "consistency_classes",
+    "bar_with_ci", "base_vs_ift_rows", "block_index", "block_indices",
     "consistency_classes_note", "fig2_attribute_rate", "fig3_relations", "fig4_paraphrase_gap_by_layer",
     "fig5_mhsa_extraction", "fig8_mlp_extraction", "fmt_interval", "fmt_num", "interval_parts", "layer_axis_title",
     "layer_curves", "layer_label", "mmlu_letters_rows", "model_colors", "model_entries", "prompt_label", "table1",

@@ -24,9 +24,6 @@ CLASS_COLORS: dict[str, str] = {"base": "#333333", "lower": "#e6a700", "higher-c
 #: the colors of :data:`CLASS_COLORS` in words, for notes
 CLASS_COLOR_NAMES: dict[str, str] = {"base": "dark grey", "lower": "yellow", "higher-close": "light blue",
                                      "higher": "dark blue"}
-#: "higher-close" bound of :func:`consistency_classes`: 1.4 points, the paper's footnote 4 (the sd of the
-#: base model's PARAREL consistency over prompts)
-CONSISTENCY_CLOSE = 0.014
 
 
 def as_dict(result: Any) -> dict:
@@ -163,12 +160,14 @@ def fig3_relations(
     models: Sequence[str] | None = None,
     prompts: Sequence[Any] | None = None,
     relative_depth: bool | None = None,
-    across_models: bool = True,
+    across: Mapping[str, Any] | None = None,
     colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Figure 3: per-layer cosine of same-relation (solid) vs different-relation (dashed) query
-    pairs (:class:`~interp.analyses.relations.RelationCurves`), one color per model, 95% bands; with
-    ``across_models`` and 2+ models, also the mean ± std over models (the paper's plot), on relative depth."""
+    pairs (:class:`~interp.analyses.relations.RelationCurves`), one color per model, 95% bands; and
+    the mean ± std over models (the paper's plot) from ``across``: prompt label ("0", ..., "all") ->
+    :class:`~interp.analyses.relations.ModelsCurves` (the stored ``relations_across_models``
+    summary, layer-aligned)."""
     entries = model_entries(results, models=models, prompts=prompts)
     rel = _auto_depth(relative_depth, [len(d["same"]) for _, _, d in entries])
     embeddings = any(d.get("embeddings") for _, _, d in entries)
@@ -177,24 +176,14 @@ def fig3_relations(
         x = block_indices(len(d["same"]), embeddings=bool(d.get("embeddings")))
         for which, dash, what in (("same", None, "same relation"), ("different", "dash", "different relations")):
             curves.append(_interval_curve(m, p, d[which], x, name=f"{m}: {what}", group=m, dash=dash))
-    if across_models:
-        from interp.analyses.relations import RelationCurves, combine_models
-
-        by_prompt: dict[str, list[dict]] = {}
-        for _, p, d in entries:
-            by_prompt.setdefault(p, []).append(d)
-        for p, ds in by_prompt.items():
-            if len(ds) < 2:
-                continue
-            mc = combine_models([RelationCurves.from_dict(d) for d in ds], align="relative")
-            # relative depth in [0, 1] -> the layer numbers of the deepest model (the models' x units)
-            first, last = block_index(0, embeddings=embeddings), block_index(len(mc.x) - 1, embeddings=embeddings)
-            for which, dash, what in (("same", None, "same relation"), ("different", "dash", "different relations")):
-                mean, std = to_floats(getattr(mc, f"{which}_mean")), to_floats(getattr(mc, f"{which}_std"))
-                curves.append(Curve("mean over models", mean, x=[first + v * (last - first) for v in mc.x], prompt=p,
-                                    low=[a - b for a, b in zip(mean, std)], high=[a + b for a, b in zip(mean, std)],
-                                    name=f"mean ± std over models: {what}", group="mean over models", dash=dash,
-                                    color="#555555"))
+    for p, mc in (across or {}).items():
+        x = [block_index(int(v), embeddings=embeddings) for v in mc.x]
+        for which, dash, what in (("same", None, "same relation"), ("different", "dash", "different relations")):
+            mean, std = to_floats(getattr(mc, f"{which}_mean")), to_floats(getattr(mc, f"{which}_std"))
+            curves.append(Curve("mean over models", mean, x=x, prompt=prompt_label(p),
+                                low=[a - b for a, b in zip(mean, std)], high=[a + b for a, b in zip(mean, std)],
+                                name=f"mean ± std over models: {what}", group="mean over models", dash=dash,
+                                color="#555555"))
     return layer_curves(curves, title="Figure 3: cosine of query pairs, same vs different relation",
                         yaxis="cosine similarity", relative_depth=rel, colors=colors,
                         xaxis=layer_axis_title(RESID_AT, embeddings=embeddings, relative=rel))
@@ -230,35 +219,11 @@ def fig4_paraphrase_gap_by_layer(
         xaxis=layer_axis_title(RESID_AT, embeddings=embeddings, relative=rel))
 
 
-def consistency_classes(consistency: Mapping[str, float], base: str, *,
-                        close: float = CONSISTENCY_CLOSE) -> dict[str, str]:
-    """Fig. 5 / 8's coloring: each model's PARAREL consistency vs the base model's: ``"lower"`` (or equal),
-    ``"higher-close"`` (higher by at most ``close``; the paper: 1.4 points) or ``"higher"``.
+def consistency_classes_note(close: float) -> str:
+    """What the colors of :func:`interp.summaries.consistency_classes` mean, for a figure's note.
 
     Example:
-        >>> consistency_classes({"b": 0.80, "x": 0.79, "y": 0.81, "z": 0.85}, "b")
-        {'b': 'base', 'x': 'lower', 'y': 'higher-close', 'z': 'higher'}
-    """
-    if base not in consistency:
-        raise ValueError(f"consistency_classes: no consistency for the base model {base!r}")
-    ref = float(consistency[base])
-    out = {}
-    for m, c in consistency.items():
-        if m == base:
-            out[m] = "base"
-        elif not math.isfinite(float(c)) or not math.isfinite(ref):
-            out[m] = "unknown"
-        else:
-            d = float(c) - ref
-            out[m] = "lower" if d <= 0 else "higher-close" if d <= close else "higher"
-    return out
-
-
-def consistency_classes_note(close: float = CONSISTENCY_CLOSE) -> str:
-    """What the colors of :func:`consistency_classes` mean, for a figure's note.
-
-    Example:
-        >>> consistency_classes_note().split("; ")[1]
+        >>> consistency_classes_note(0.014).split("; ")[1]
         'yellow: lower or equal'
     """
     what = {"base": "the base model", "lower": "lower or equal",
@@ -290,7 +255,7 @@ def fig5_mhsa_extraction(results: Any, *, models: Sequence[str] | None = None, p
                          relative_depth: bool | None = None, colors: Mapping[str, str] | None = None) -> go.Figure:
     """Figure 5: MHSA extraction rate per layer (:class:`~interp.analyses.extraction.ExtractionRates`),
     95% bands (a cluster bootstrap over PARAREL items, or Wilson for results stored without per-query
-    events: the payload's ``interval``), event counts on hover; ``classes`` (:func:`consistency_classes`) colors the
+    events: the payload's ``interval``), event counts on hover; ``classes`` (:func:`interp.summaries.consistency_classes`) colors the
     models as the paper (lower / higher-close / higher consistency than the base)."""
     return _extraction_fig(results, "mhsa", "Figure 5: MHSA extraction rate (argmax(E a_l) = final prediction)",
                            models=models, prompts=prompts, split=split, classes=classes,
@@ -366,15 +331,8 @@ def base_vs_ift_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list
 
 
 def _becel_summary(becel: Any) -> dict | None:
-    """A BecelConsistency dict from one (object or dict) or from a sequence of BecelTask results."""
-    if becel is None:
-        return None
-    if isinstance(becel, Sequence) and not isinstance(becel, (str, Mapping)):
-        from interp.analyses.consistency import BecelTask, becel_summary
-
-        tasks = [t if isinstance(t, BecelTask) else BecelTask.from_dict(as_dict(t)) for t in becel]
-        return becel_summary(tasks).to_dict() if tasks else None
-    return as_dict(becel)
+    """The BECEL means over tasks (the pooled unit's ``BecelConsistency``, object or dict)."""
+    return None if becel is None else as_dict(becel)
 
 
 def _pct(x: Any, digits: int = 1) -> str:

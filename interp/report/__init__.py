@@ -40,16 +40,13 @@ from interp.report.context import BASE, IFT, UNKNOWN, ModelInfo, ReportContext, 
 from interp.report.registry import SECTIONS, Section, SectionBuilder, SectionRegistry
 from interp.report.render import CONFIG_OPTIONS, OPTION_KEYS, Absent, Content, Html, Table, html_table
 from interp.report import sections  # noqa: F401  (registers the paper's sections in SECTIONS)
-from interp.report.sections._common import (
-    lens_name, mean_entries, model_families, pararel_consistency, unit_label, with_pooled,
-)
-from interp.report.sections._paired import PAIRED_METRICS, PairedMetric, compare_base_ift, paired_rows, verdict
+from interp.report.sections._common import lens_name, mean_entries, model_families, unit_label, with_pooled
 from interp.report.sections.extraction import extraction_classes
 
 __all__ = [
-    "BASE", "CONFIG_OPTIONS", "IFT", "OPTION_KEYS", "PAIRED_METRICS", "SECTIONS", "UNKNOWN", "Absent", "Content",
-    "Html", "ModelInfo", "PairedMetric", "ReportContext", "Section", "SectionBuilder", "SectionRegistry", "Table",
-    "base_of", "build_report", "check_results_dir", "check_writable", "compare_base_ift", "extraction_classes",
-    "html_table", "lens_name", "mean_entries", "model_families", "model_role", "paired_rows", "pararel_consistency",
-    "sections", "skipped_notes", "unit_label", "verdict", "with_pooled",
+    "BASE", "CONFIG_OPTIONS", "IFT", "OPTION_KEYS", "SECTIONS", "UNKNOWN", "Absent", "Content",
+    "Html", "ModelInfo", "ReportContext", "Section", "SectionBuilder", "SectionRegistry", "Table",
+    "base_of", "build_report", "check_results_dir", "check_writable", "extraction_classes",
+    "html_table", "lens_name", "mean_entries", "model_families", "model_role",
+    "sections", "skipped_notes", "unit_label", "with_pooled",
 ]

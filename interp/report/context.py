@@ -1,5 +1,7 @@
 """What a section sees: :class:`ReportContext` (the store's units, loaded once, the models and their
-roles, a color per model) and the roles themselves (:func:`model_role`, :func:`base_of`)."""
+roles, a color per model, the cross-model summaries the pipeline stored) and the roles themselves
+(:func:`model_role`, :func:`base_of`). Roles are the config's (``kind = "base" | "ift"``, written into
+every unit by the pipeline); ``"IFT"`` is only how a table shows ``"ift"`` (:func:`role_label`)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from interp.analysis import SWEEP
 from interp.figures import model_colors
 from interp.pipeline import skipped_reason
 from interp.results import ResultStore, StoredUnit
 
-BASE, IFT, UNKNOWN = "base", "IFT", "?"
+#: the roles, as the config writes them (:data:`interp.serial.Role`), and "?" for a unit without one
+BASE, IFT, UNKNOWN = "base", "ift", "?"
+_ROLE_LABELS = {BASE: "base", IFT: "IFT", UNKNOWN: "?"}
+
+
+def role_label(role: str) -> str:
+    """How a table shows a role: "base", "IFT" or "?"."""
+    return _ROLE_LABELS.get(role, role)
 
 
 @dataclass(frozen=True)
@@ -38,27 +48,20 @@ def _role_value(v: Any) -> str | None:
 
 
 def model_role(meta: Mapping[str, Any]) -> str:
-    """``"base"`` / ``"IFT"`` / ``"?"`` from a unit's meta: ``config["role"|"model_role"|"kind"|"ift"|
-    "is_chat"]`` (also under ``config["model"]``), else the offline alias's ``is_chat``.
+    """``"base"`` / ``"ift"`` / ``"?"`` from a unit's meta: the config's ``kind`` (the pipeline writes
+    ``config["model"]["kind"]``), or ``role`` / ``model_role`` / ``ift`` / ``is_chat`` of results
+    written by other code; never guessed from the model's name.
 
     Example:
-        >>> model_role({"config": {"model": {"role": "ift"}}}), model_role({"model_spec": "gemma3-270m"})
-        ('IFT', 'base')
+        >>> model_role({"config": {"model": {"kind": "ift"}}}), model_role({"model_spec": "gemma3-270m"})
+        ('ift', '?')
     """
     cfg = meta.get("config") or {}
-    for scope in (cfg, cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}):
-        for k in ("role", "model_role", "kind", "ift", "is_ift", "is_chat"):
+    for scope in (cfg.get("model") if isinstance(cfg.get("model"), Mapping) else {}, cfg):
+        for k in ("kind", "role", "model_role", "ift", "is_ift", "is_chat"):
             r = _role_value(scope.get(k))
             if r:
                 return r
-    try:
-        from interp.models import ALIASES
-
-        alias = ALIASES.get(str(meta.get("model_spec")))
-        if alias is not None:
-            return IFT if alias.is_chat else BASE
-    except ImportError:  # pragma: no cover
-        pass
     return UNKNOWN
 
 
@@ -84,15 +87,16 @@ class ReportContext:
                  options: Mapping[str, Any] | None = None) -> None:
         self.store = store
         self.options = dict(options or {})
-        units = list(store.iter_units())
+        all_units = list(store.iter_units())
+        #: the cross-model summaries (interp.summaries) by name, stored under the pseudo-model SWEEP
+        self._summaries = {u.key.analysis: u for u in all_units if u.key.model == SWEEP}
+        units = [u for u in all_units if u.key.model != SWEEP]
         #: units stored as skipped (their analysis is not defined for the model, e.g. Fig. 2 for
         #: an encoder-decoder): listed in the header's notes, never given to a section
         self.skipped = [u for u in units if skipped_reason(u.payload)]
         self._units = [u for u in units if not skipped_reason(u.payload)]
         self.used: dict[str, StoredUnit] = {}
         self.section_used: dict[str, StoredUnit] = {}  # the units the section being built read
-        #: the base-vs-IFT comparisons, computed once by :func:`paired_rows`
-        self.paired: tuple[list[dict], list[str]] | None = None
         #: relpath -> why, of the units a sweep found stale and kept (``meta["stale"]``)
         self.stale: dict[str, str] = {u.key.relpath: u.meta["stale"] for u in self._units
                                       if isinstance(u.meta.get("stale"), str)}
@@ -111,7 +115,19 @@ class ReportContext:
         self.colors = model_colors([m.label for m in self.models])
 
     def role(self, model: str) -> str:
+        """``"base"``, ``"ift"`` or ``"?"`` (a label with ``" [variant]"`` is its model's)."""
+        model = model.split(" [")[0]
         return next((m.role for m in self.models if m.label == model), UNKNOWN)
+
+    def summary(self, name: str) -> Any:
+        """The stored cross-model summary ``name`` (:mod:`interp.summaries`) as its result class,
+        or ``None`` when the store has none (listed in the footer as used)."""
+        u = self._summaries.get(name)
+        if u is None:
+            return None
+        self.used[u.key.relpath] = u
+        self.section_used[u.key.relpath] = u
+        return self.store.result(u.key)
 
     def models_with(self, role: str) -> list[str]:
         return [m.label for m in self.models if m.role == role]

@@ -20,7 +20,7 @@ import plotly.offline
 from interp import figures
 from interp.figures import fmt_num
 from interp.provenance import stale_note
-from interp.report.context import BASE, IFT, UNKNOWN, ReportContext, skipped_notes
+from interp.report.context import BASE, IFT, UNKNOWN, ReportContext, role_label, skipped_notes
 from interp.results import package_versions
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def _stale_badge(ctx: ReportContext, relpaths: Iterable[str]) -> str:
 def _overview(ctx: ReportContext, notes: Sequence[str]) -> str:
     """The top of the page below the title: the models, the notes, stale units and the options used."""
     esc = html.escape
-    rows = [[m.label, m.spec, m.role, str(m.n_units), ", ".join(m.analyses)] for m in ctx.models]
+    rows = [[m.label, m.spec, role_label(m.role), str(m.n_units), ", ".join(m.analyses)] for m in ctx.models]
     models = html_table(Table(["model", "spec", "role", "units", "analyses"], rows)) if rows \
         else "<p>No valid results in the store.</p>"
     auto_notes = list(notes)

@@ -172,7 +172,9 @@ def test_model_entries_shapes() -> None:
 
 def test_fig5_fig8_extraction_known_values_and_classes() -> None:
     res = [_extraction("base", [0, 2, 4], [1, 0, 0], 4), _extraction("ift", [0, 0, 4], [0, 0, 1], 4)]
-    classes = figures.consistency_classes({"base": 0.8, "ift": 0.85}, "base")
+    from interp.summaries import consistency_classes
+
+    classes = consistency_classes({"base": 0.8, "ift": 0.85}, "base")
     fig = figures.fig5_mhsa_extraction(res, classes=classes)
     lines = [t for t in fig.data if t.fill != "toself"]
     assert [t.name for t in lines] == ["base (base)", "ift (higher)"]
@@ -190,21 +192,25 @@ def test_fig5_fig8_extraction_known_values_and_classes() -> None:
 
 def test_consistency_classes_known_answer() -> None:
     """Base 0.5; IFT 0.6 and 0.7 are more than 1.4 points higher, 0.4 is lower."""
-    got = figures.consistency_classes({"base": 0.5, "a": 0.6, "b": 0.4, "c": 0.7}, "base")
+    from interp.summaries import CONSISTENCY_CLOSE, consistency_classes
+
+    got = consistency_classes({"base": 0.5, "a": 0.6, "b": 0.4, "c": 0.7}, "base")
     assert got == {"base": "base", "a": "higher", "b": "lower", "c": "higher"}
-    note = figures.consistency_classes_note()
+    note = figures.consistency_classes_note(CONSISTENCY_CLOSE)
     for cls, color in figures.CLASS_COLOR_NAMES.items():  # every color is explained
         assert f"{color}: " in note, cls
     assert "1.4 points" in note
 
 
 def test_consistency_classes() -> None:
-    got = figures.consistency_classes({"b": 0.5, "lo": 0.49, "eq": 0.5, "close": 0.513, "hi": 0.6,
-                                       "nan": float("nan")}, "b")
+    from interp.summaries import consistency_classes
+
+    got = consistency_classes({"b": 0.5, "lo": 0.49, "eq": 0.5, "close": 0.513, "hi": 0.6,
+                               "nan": float("nan")}, "b")
     assert got == {"b": "base", "lo": "lower", "eq": "lower", "close": "higher-close", "hi": "higher",
                    "nan": "unknown"}
     with pytest.raises(ValueError, match="base model 'x'"):
-        figures.consistency_classes({"b": 0.5}, "x")
+        consistency_classes({"b": 0.5}, "x")
 
 
 def test_table1_rows_and_bars() -> None:
@@ -233,15 +239,20 @@ def test_fig3_and_fig4_from_analysis_results() -> None:
     iv = lambda v: Interval(v, v - 0.1, v + 0.1, 5)  # noqa: E731
     rc = [RelationCurves(tuple(iv(0.5) for _ in range(n)), tuple(iv(0.7) for _ in range(n)), ("P1", "P2"), (),
                          (5, 5), (5, 5), (1, 2), model=m) for m, n in (("a", 3), ("b", 5))]
-    fig = figures.fig3_relations(rc)
+    fig = figures.fig3_relations(rc)  # depths differ: no band across models (interp.summaries stores none)
     names = [t.name for t in fig.data if t.fill != "toself"]
-    assert names == ["a: same relation", "a: different relations", "b: same relation", "b: different relations",
-                     "mean ± std over models: same relation", "mean ± std over models: different relations"]
+    assert names == ["a: same relation", "a: different relations", "b: same relation", "b: different relations"]
     assert fig.layout.xaxis.title.text.startswith("relative depth")  # depths differ
     same_a = [t for t in fig.data if t.name == "a: same relation"][0]
     assert same_a.legendgroup == "a" and same_a.line.dash is None
     assert [t for t in fig.data if t.name == "a: different relations"][0].line.dash == "dash"
     assert len(figures.fig3_relations(rc[:1]).data) == 4  # one model: no across-model mean
+    from interp.analyses.relations import combine_models
+
+    same = [dataclasses.replace(r, model=m) for r, m in zip([rc[0], rc[0]], "xy")]
+    names = [t.name for t in figures.fig3_relations(same, across={"all": combine_models(same, align="layer")}).data
+             if t.fill != "toself"]
+    assert names[-2:] == ["mean ± std over models: same relation", "mean ± std over models: different relations"]
 
     resid = torch.randn(4, 3, 8, generator=torch.Generator().manual_seed(0))
     lg = gap_by_layer(resid, [[0, 1], [2, 3]], [(0, 2), (1, 3)], n_boot=20)
@@ -290,7 +301,9 @@ def test_table2_becel_negation_is_the_papers_flip_rate():
              "wic": (0.900, 0.069)}
     tasks = [BecelTask(t, iv(0.9), iv(sem), iv(1 - flip if t == "wic" else flip), iv(flip), iv(0.8))
              for t, (sem, flip) in paper.items()]
-    header, rows = table2_rows({"llama": {"becel": tasks}})
+    from interp.analyses.consistency import becel_summary
+
+    header, rows = table2_rows({"llama": {"becel": becel_summary(tasks)}})  # the pipeline's unit pooled over tasks
     row = dict(zip(header, rows[0]))
     assert row["BECEL ↑ Cons. (paraphrase / negation: flip rate, paper)"] == "84.7 / 42.4"
     assert row["BECEL negation, label-aware"] == "63.9"
@@ -328,7 +341,9 @@ def test_layer_axes_say_what_the_number_is() -> None:
     iv = lambda v: Interval(v, v - 0.1, v + 0.1, 5)  # noqa: E731
     rc = [RelationCurves(tuple(iv(0.5) for _ in range(4)), tuple(iv(0.7) for _ in range(4)), ("P1", "P2"), (),
                          (5, 5), (5, 5), (1, 2), model=m) for m in ("a", "b")]
-    f3 = figures.fig3_relations(rc)  # same depth: absolute layers, the mean over models on the same x
+    from interp.analyses.relations import combine_models
+
+    f3 = figures.fig3_relations(rc, across={"all": combine_models(rc, align="layer")})  # same depth: absolute layers
     assert "relative" not in f3.layout.xaxis.title.text and "block index (0-based)" in f3.layout.xaxis.title.text
     mean = [t for t in f3.data if t.name == "mean ± std over models: same relation"][0]
     assert list(mean.x) == pytest.approx([0, 1, 2, 3])

@@ -11,10 +11,10 @@ import plotly.graph_objects as go
 import plotly.offline
 import pytest
 
-from interp import figures, report
+from interp import figures, report, summaries
 from interp.figures import Curve, layer_curves
 from interp.report import Absent, Section, SectionRegistry, Table, build_report, html_table, model_role
-from interp.report.sections._paired import _gap_items
+from interp.summaries import _gap_items
 from interp.results import ResultStore, UnitKey
 from interp.stats import grouped_bootstrap_ci
 
@@ -127,38 +127,68 @@ def _becel_payload(task: str, rng: np.random.Generator) -> dict:
     return becel_consistency(task, po, pp, pairs, labels, rng.integers(0, 2, 20).tolist(), n_boot=50).to_dict()
 
 
+def _sweep_config(root: Path, models, prompts, analyses,
+                  datasets=("pararel", "mrpc", "tapaco", "mmlu", "becel")) -> "SweepConfig":
+    """The sweep config a synthetic store stands for (datasets at paths that do not exist)."""
+    from interp.config import Limits, ModelConfig, SweepConfig
+
+    bases = [m for m, role, _ in models if role == "base"]
+    cfgs = tuple(ModelConfig(m, "tiny:gemma3", "base" if role == "base" else "ift",
+                             bases[0] if role != "base" and len(bases) == 1 else None)
+                 for m, role, _ in models)
+    names = tuple(analyses) + (("spread",) if "consistency" in analyses else ())
+    return SweepConfig(models=cfgs, datasets={ds: str(root / "no-data" / ds) for ds in datasets}, analyses=names, prompts=tuple(prompts), output=str(root),
+                       limits=Limits(becel_tasks=("snli", "wic"), n_boot=50))
+
+
 def synthetic_store(root: Path, *, models=MODELS, prompts=(0, 1, 2), pooled: bool = False,
-                    analyses=("attributes",)) -> ResultStore:
+                    analyses=("attributes",), finish: bool = True) -> ResultStore:
     """A store of real analysis result types (computed on random vectors) for a base and an IFT
     model, per prompt (+ ``prompt="all"`` pooled units for Fig. 2 when ``pooled``). ``analyses``:
-    any of attributes, gap, layer_gap, relations, extraction, consistency (PARAREL, MMLU spread, BECEL)."""
+    any of attributes, gap, layer_gap, relations, extraction, consistency (PARAREL, MMLU spread, BECEL).
+    With ``finish`` the pipeline then does what a sweep does after the models ran: the units pooled
+    over prompts (and BECEL's tasks) and the cross-model summaries (the report computes neither)."""
+    from interp.provenance import Provenance
+
     store = ResultStore(root)
+    cfg = _sweep_config(root, models, prompts, analyses)
+    prov = Provenance(cfg)
     rng = np.random.default_rng(0)
     for model, role, n_layers in models:
         common = dict(config={"model_role": role, "normed": True, "max_facts": 4, "representation": "post_norm"},
                       model_spec=model, seed=0, timings={"capture_s": 0.1, "analysis_s": 0.01})
+
+        def save(key: UnitKey, payload: dict) -> None:
+            store.save(key, payload, provenance=prov.record(key), **common)  # noqa: B023
         for prompt in prompts:
             if "attributes" in analyses:
-                store.save(UnitKey(model, "pararel", "attributes", prompt),
-                           _attributes_payload(model, n_layers, prompt, rng), **common)
+                save(UnitKey(model, "pararel", "attributes", prompt), _attributes_payload(model, n_layers, prompt, rng))
             layer = _layer_payloads(n_layers, prompt, rng)
             for name, payload in layer.items():
                 if name in analyses:
-                    store.save(UnitKey(model, "pararel", name, prompt), payload, **common)
+                    save(UnitKey(model, "pararel", name, prompt), payload)
             if "gap" in analyses:
                 for ds in ("mrpc", "tapaco", "pararel"):
-                    store.save(UnitKey(model, ds, "gap", prompt), _gap_payload(ds, prompt, rng), **common)
+                    save(UnitKey(model, ds, "gap", prompt), _gap_payload(ds, prompt, rng))
             if "consistency" in analyses:
-                store.save(UnitKey(model, "pararel", "consistency", prompt), _pararel_consistency_payload(prompt, rng),
-                           **common)
+                save(UnitKey(model, "pararel", "consistency", prompt), _pararel_consistency_payload(prompt, rng))
         if "consistency" in analyses:
-            store.save(UnitKey(model, "mmlu", "spread", "all"), _mmlu_payload(rng), **common)
+            save(UnitKey(model, "mmlu", "spread", "all"), _mmlu_payload(rng))
             for task in ("snli", "wic"):
-                store.save(UnitKey(model, "becel", "consistency", "all", task), _becel_payload(task, rng), **common)
+                save(UnitKey(model, "becel", "consistency", "all", task), _becel_payload(task, rng))
         if pooled and "attributes" in analyses:
-            store.save(UnitKey(model, "pararel", "attributes", "all"), _attributes_payload(model, n_layers, None, rng),
-                       **common)
+            save(UnitKey(model, "pararel", "attributes", "all"), _attributes_payload(model, n_layers, None, rng))
+    if finish:
+        finish_store(cfg)
     return store
+
+
+def finish_store(cfg) -> None:
+    """What a sweep does once the models ran: pool over prompts, then the cross-model summaries."""
+    from interp.sweep import run
+
+    rep = run(cfg, only=lambda j: j.pooled, progress=False)
+    assert rep.failed == [], rep.summary()
 
 
 ALL_ANALYSES = ("attributes", "gap", "layer_gap", "relations", "extraction", "consistency")
@@ -178,10 +208,11 @@ def _outside_plotlyjs(text: str) -> str:
 
 
 def test_model_role_known_answers() -> None:
+    assert model_role({"config": {"model": {"kind": "ift"}}}) == "ift"  # what the pipeline writes
     assert model_role({"config": {"model_role": "base"}}) == "base"
-    assert model_role({"config": {"model": {"is_chat": True}}}) == "IFT"
-    assert model_role({"config": {}, "model_spec": "smollm2-135m-instruct"}) == "IFT"
-    assert model_role({"config": {}, "model_spec": "gemma3-270m"}) == "base"
+    assert model_role({"config": {"model": {"is_chat": True}}}) == "ift"
+    # never guessed from the model's name: a unit without its config's kind has no role
+    assert model_role({"config": {}, "model_spec": "smollm2-135m-instruct"}) == "?"
     assert model_role({"config": {}, "model_spec": "someone/unknown"}) == "?"
 
 
@@ -193,12 +224,13 @@ def test_roles_base_pairing_and_config_notes(tmp_path: Path) -> None:
         store.save(UnitKey(model, "pararel", "attributes", "all"), _attributes_payload(model, 3, None, rng),
                    config=cfg, model_spec=model, seed=0, timings={})
     ctx = report.ReportContext(store)
-    assert [(m.label, m.role) for m in ctx.models] == [("b1", "base"), ("b2", "base"), ("i1", "IFT")]
+    assert [(m.label, m.role) for m in ctx.models] == [("b1", "base"), ("b2", "base"), ("i1", "ift")]
     assert report.base_of(ctx, "i1") == "b2"  # from the config, although two base models are present
     text = build_report(store, tmp_path / "r.html").read_text()
-    assert "<li>not a matched pair</li>" in text
+    assert "<li>not a matched pair</li>" in text and "<td>i1</td><td>i1</td><td>IFT</td>" in text
+    # the comparison is the pipeline's (interp.summaries); the report computes none from raw units
     cmp = text[text.index('<section id="base_vs_ift"'):]
-    assert "<td>Fig. 2 attribute rate (mean over layers)</td><td>b2</td><td>i1</td>" in cmp
+    assert "needs the base-vs-IFT comparison the sweep stores" in cmp[: cmp.index("</section>")]
 
 
 def test_html_table_escapes_and_formats() -> None:
@@ -237,7 +269,7 @@ def test_report_with_results(tmp_path: Path) -> None:
     # sections in the paper's order
     ids = re.findall(r'<section id="([^"]+)"', text)
     assert ids == ["findings", "table1", "table2", "table45", "table6", "fig2", "fig3", "fig4", "fig5", "fig8",
-                   "table7", "base_vs_ift"]
+                   "table7", "base_vs_ift", "other"]
     findings = text[text.index('<section id="findings"'):text.index('<section id="table1"')]
     assert "<td>gemma3-270m → smollm2-135m-instruct</td>" in findings
     assert re.search(r"<td>(more consistent|less consistent|no detectable change|higher|lower)</td>", findings)
@@ -249,7 +281,7 @@ def test_report_with_results(tmp_path: Path) -> None:
     # footer: versions and the files used
     assert "Package versions" in text and "transformer-lens" in text
     assert "gemma3-270m/pararel/attributes/pall.json" in text
-    assert "Result files used (8)" in text
+    assert "Result files used (9)" in text  # 2 models x (3 prompts + pooled), + the base-vs-IFT summary
 
 
 def test_report_with_every_analysis(tmp_path: Path) -> None:
@@ -289,12 +321,12 @@ def test_report_with_every_analysis(tmp_path: Path) -> None:
 
 
 def test_base_vs_ift_known_answer() -> None:
-    metric = report.PairedMetric("m", "a", "d", lambda d: d["items"])
-    row = report.compare_base_ift(metric, "b", "i", {"items": {"x": 0.0, "y": 0.0, "z": 1.0, "only_b": 5.0}},
-                                  {"items": {"x": 1.0, "y": 1.0, "z": 1.0}})
+    metric = summaries.PairedMetric("m", "a", "d", lambda d: d["items"])
+    row = summaries.compare(metric, "b", "i", {"items": {"x": 0.0, "y": 0.0, "z": 1.0, "only_b": 5.0}},
+                            {"items": {"x": 1.0, "y": 1.0, "z": 1.0}})
     assert row["n"] == 3 and row["base_value"] == pytest.approx(1 / 3) and row["ift_value"] == 1.0
-    assert row["diff"]["estimate"] == pytest.approx(2 / 3)
-    assert report.compare_base_ift(metric, "b", "i", {"items": {"x": 0.0}}, {"items": {"x": 1.0}}) is None
+    assert row["diff"].estimate == pytest.approx(2 / 3)
+    assert summaries.compare(metric, "b", "i", {"items": {"x": 0.0}}, {"items": {"x": 1.0}}) is None
     # exact permutation p: differences (1, 1, 0); of the 8 swaps, |mean| >= 2/3 for 4 (the zero swaps freely)
     assert row["p_value"] == pytest.approx(4 / 8)
     # Table 1 gap units, MRPC-style (independent non-pairs): sets and non-pairs scaled by
@@ -324,23 +356,23 @@ def test_base_vs_ift_mmlu_spread_known_answer() -> None:
                           question_ids=("q1", "q2"), correct=tuple(cols)).to_dict()
 
     base, ift = payload(["11", "00", "00"]), payload(["10", "10", "10"])
-    acc, spread = [m for m in report.PAIRED_METRICS if m.dataset == "mmlu"]
-    row = report.compare_base_ift(spread, "b", "i", base, ift)
-    assert (row["base_value"], row["ift_value"], row["diff"]["estimate"]) == pytest.approx((1.0, 0.0, -1.0))
+    acc, spread = [m for m in summaries.PAIRED_METRICS if m.dataset == "mmlu"]
+    row = summaries.compare(spread, "b", "i", base, ift)
+    assert (row["base_value"], row["ift_value"], row["diff"].estimate) == pytest.approx((1.0, 0.0, -1.0))
     # swapping question 2 alone gives means (1, .5, .5) vs (.5, 0, 0): |diff| = 0; swapping both: +1
     assert row["p_value"] == pytest.approx(2 / 4) and row["n"] == 2
-    row = report.compare_base_ift(acc, "b", "i", base, ift)
+    row = summaries.compare(acc, "b", "i", base, ift)
     assert (row["base_value"], row["ift_value"]) == pytest.approx((1 / 3, 1 / 2))
     assert MMLUSetup(0, 0) == MMLUSetup(0, 0)
 
 
 def test_findings_verdicts_by_hand() -> None:
-    row = lambda d, q: {"diff": {"estimate": d, "low": d, "high": d, "n": 3}, "q_value": q}  # noqa: E731
-    assert report.verdict(row(0.1, 0.01), "higher") == "more consistent"
-    assert report.verdict(row(0.1, 0.01), "lower") == "less consistent"
-    assert report.verdict(row(-0.1, 0.04), "lower") == "more consistent"
-    assert report.verdict(row(-0.1, 0.2), "lower") == "no detectable change"
-    assert report.verdict(row(0.3, 0.001), None) == "higher"
+    assert summaries.verdict(0.1, 0.01, "higher") == "more consistent"
+    assert summaries.verdict(0.1, 0.01, "lower") == "less consistent"
+    assert summaries.verdict(-0.1, 0.04, "lower") == "more consistent"
+    assert summaries.verdict(-0.1, 0.2, "lower") == "no detectable change"
+    assert summaries.verdict(0.3, 0.001, None) == "higher"
+    assert summaries.verdict(0.0, 0.001, "higher") == "no detectable change"
 
 
 def test_report_is_self_contained(tmp_path: Path) -> None:
@@ -351,12 +383,16 @@ def test_report_is_self_contained(tmp_path: Path) -> None:
     assert "mathjax" not in text.lower()
 
 
-def test_report_pools_prompts_when_no_pooled_unit(tmp_path: Path) -> None:
+def test_report_shows_the_pipelines_pooled_unit_and_pools_nothing(tmp_path: Path) -> None:
     store = synthetic_store(tmp_path / "results", prompts=(0, 1))
     text = build_report(store, tmp_path / "r.html").read_text()
     fig2 = text[text.index('<section id="fig2"'):text.index('<section id="fig3"')]
     assert "mean over prompts" in fig2  # the dropdown offers the pooled curve
     assert fig2.count("<td>mean</td>") == 2  # one pooled row per model in the table
+    # without the pipeline's pooled units, the report shows the prompts only (it computes nothing)
+    store = synthetic_store(tmp_path / "r2", prompts=(0, 1), finish=False)
+    fig2 = _section(build_report(store, tmp_path / "r2.html").read_text(), "fig2")
+    assert "<td>mean</td>" not in fig2 and "<td>0</td>" in fig2
 
 
 def test_custom_sections_failures_and_strict(tmp_path: Path) -> None:
@@ -447,8 +483,8 @@ def test_base_vs_ift_becel_macro_over_tasks() -> None:
         return {"tasks": [BecelTask("a", *[iv] * 5, units=units(["p", "q"], same_a)).to_dict(),
                           BecelTask("b", *[iv] * 5, units=units(["r"], "0")).to_dict()]}
 
-    metric = next(m for m in report.PAIRED_METRICS if m.name.startswith("BECEL negation flip"))
-    row = report.compare_base_ift(metric, "b", "i", payload("11"), payload("00"))
+    metric = next(m for m in summaries.PAIRED_METRICS if m.name.startswith("BECEL negation flip"))
+    row = summaries.compare(metric, "b", "i", payload("11"), payload("00"))
     assert (row["base_value"], row["ift_value"]) == pytest.approx((0.5, 1.0)) and row["n"] == 3
 
 
@@ -458,13 +494,18 @@ def _store_with_consistency(root: Path, consistency: dict[str, tuple[str, float]
     from interp.analyses.consistency import ParaRelConsistency
     from interp.stats import Interval
 
+    from interp.provenance import Provenance
+
     models = tuple((m, role, 4) for m, (role, _) in consistency.items())
-    store = synthetic_store(root, models=models, prompts=(0,), analyses=("extraction",))
+    store = synthetic_store(root, models=models, prompts=(0,), analyses=("extraction",), finish=False)
+    cfg = _sweep_config(root, models, (0,), ("extraction", "consistency"), datasets=("pararel",))
     for model, (role, c) in consistency.items():
         payload = ParaRelConsistency(Interval(0.5, 0.4, 0.6, 10), Interval(c, c - 0.05, c + 0.05, 10), 0.5, (), (),
                                      (), (), (), prompt_index=0).to_dict()
-        store.save(UnitKey(model, "pararel", "consistency", 0), payload, config={"model_role": role},
-                   model_spec=model, seed=0, timings={})
+        key = UnitKey(model, "pararel", "consistency", 0)
+        store.save(key, payload, config={"model_role": role}, model_spec=model, seed=0, timings={},
+                   provenance=Provenance(cfg).record(key))
+    finish_store(cfg)
     return store
 
 
@@ -478,9 +519,9 @@ def test_fig5_fig8_colored_by_consistency_vs_base(tmp_path: Path) -> None:
     cons = {"base": ("base", 0.5), "i1": ("IFT", 0.6), "i2": ("IFT", 0.4), "i3": ("IFT", 0.7)}
     store = _store_with_consistency(tmp_path / "results", cons)
     ctx = report.ReportContext(store)
-    classes, note = report.extraction_classes(ctx, ["base", "i1", "i2", "i3"])
+    classes, note = report.extraction_classes(ctx)
     assert classes == {"base": "base", "i1": "higher", "i2": "lower", "i3": "higher"}
-    assert note == figures.consistency_classes_note()
+    assert note == figures.consistency_classes_note(summaries.CONSISTENCY_CLOSE)
     text = build_report(store, tmp_path / "r.html", strict=True).read_text()
     for sid in ("fig5", "fig8"):
         body = _section(text, sid)
@@ -496,12 +537,12 @@ def test_fig5_fig8_colored_by_consistency_vs_base(tmp_path: Path) -> None:
 def test_fig5_falls_back_to_model_colors(tmp_path: Path) -> None:
     """One IFT model (or no base consistency): colored by model, and the note says why."""
     store = _store_with_consistency(tmp_path / "results", {"base": ("base", 0.5), "i1": ("IFT", 0.6)})
-    assert report.extraction_classes(report.ReportContext(store), ["base", "i1"])[0] is None
+    assert report.extraction_classes(report.ReportContext(store))[0] is None
     body = _section(build_report(store, tmp_path / "r.html", strict=True).read_text(), "fig5")
     assert 'data-status="ok"' in body and "Colored by model" in body and "1 IFT model(s) have both" in body
     assert '"name":"i1 (higher)"' not in body and '"name":"i1"' in body
     store = _store_with_consistency(tmp_path / "r2", {"i1": ("IFT", 0.6), "i2": ("IFT", 0.4)})  # no base
-    assert report.extraction_classes(report.ReportContext(store), ["i1", "i2"])[0] is None
+    assert report.extraction_classes(report.ReportContext(store))[0] is None
 
 
 def test_require_units_and_unwritable_output(tmp_path: Path) -> None:

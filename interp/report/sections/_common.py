@@ -1,20 +1,19 @@
-"""Helpers the paper's sections share: pooling per-prompt units the way the pipeline does
-(:func:`with_pooled`, ``pool_*``), the model families of Tables 1/2 vs 4/5, absent-results messages.
+"""Helpers the paper's sections share: the entries of a figure (:func:`with_pooled`: each stored
+per-prompt unit and the pooled one), the model families of Tables 1/2 vs 4/5, absent-results
+messages. Nothing here computes on results: the pipeline pools (prompt "all") and stores the
+cross-model summaries (:mod:`interp.summaries`); the report only reads them.
 
-Store conventions (interp.config.ANALYSES): Table 1 = analysis "gap" on mrpc / tapaco / pararel;
-Fig. 2 "attributes", Fig. 3 "relations", Fig. 4/6/7 "layer_gap", Fig. 5/8 + Table 7 "extraction"
-on pararel; Table 2 "consistency" (pararel, becel: extra = task) and "spread" (mmlu). Payloads are
-the analyses' ``to_dict()``; prompt "all" is the pooled result (pooled here when absent).
+Which analysis each section renders is declared by the analyses (``Analysis.sections``,
+:mod:`interp.registry`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from interp import figures
-from interp.report.context import BASE, IFT, ReportContext, base_of
+from interp.report.context import BASE, IFT, ReportContext, base_of, role_label
 from interp.report.render import Absent
 from interp.results import StoredUnit
 
@@ -30,22 +29,10 @@ def unit_label(u: StoredUnit) -> str:
     return u.key.model + (f" [{u.key.extra}]" if u.key.extra else "")
 
 
-Pool = Callable[[list[dict]], dict]
-
-
-def with_pooled(units: Sequence[StoredUnit], pool: Pool | None = None) -> list[tuple[str, str, dict]]:
-    """(label, prompt label, payload) per unit, plus, for each label with several prompts and no
-    stored ``prompt="all"`` unit, ``pool(payloads)`` as its ``"mean"`` entry when ``pool`` is given."""
-    out: list[tuple[str, str, dict]] = []
-    groups: dict[str, list[StoredUnit]] = {}
-    for u in units:
-        groups.setdefault(unit_label(u), []).append(u)
-    for label, us in groups.items():
-        out.extend((label, figures.prompt_label(u.key.prompt), u.payload) for u in us)
-        per_prompt = [u.payload for u in us if u.key.prompt != "all"]
-        if pool is not None and len(per_prompt) > 1 and all(u.key.prompt != "all" for u in us):
-            out.append((label, figures.MEAN, pool(per_prompt)))
-    return out
+def with_pooled(units: Sequence[StoredUnit]) -> list[tuple[str, str, dict]]:
+    """(label, prompt label, payload) per stored unit: each prompt's, and the pooled one
+    (``prompt="all"``, shown as "mean") the pipeline stores."""
+    return [(unit_label(u), figures.prompt_label(u.key.prompt), u.payload) for u in units]
 
 
 def mean_entries(entries: Sequence[tuple[str, str, dict]]) -> dict[str, dict]:
@@ -57,34 +44,6 @@ def mean_entries(entries: Sequence[tuple[str, str, dict]]) -> dict[str, dict]:
     return out
 
 
-def pool_attributes(payloads: list[dict]) -> dict:
-    """Pool Fig. 2 ``attributes`` payloads over prompts (``AttributeRates.pool``)."""
-    from interp.analyses.attributes import AttributeRates
-
-    return AttributeRates.pool([AttributeRates.from_dict(p) for p in payloads]).to_dict()
-
-
-def pool_extraction(payloads: list[dict]) -> dict:
-    """Pool Fig. 5/8 ``extraction`` payloads over prompts (``ExtractionRates.pool``)."""
-    from interp.analyses.extraction import ExtractionRates
-
-    return ExtractionRates.pool([ExtractionRates.from_dict(p) for p in payloads]).to_dict()
-
-
-def pool_gap(payloads: list[dict]) -> dict:
-    """Pool Table 1 ``gap`` payloads over prompts (``paraphrase_gap.combine_prompts``)."""
-    from interp.analyses.paraphrase_gap import GapResult, combine_prompts
-
-    return combine_prompts([GapResult.from_dict(p) for p in payloads]).to_dict()
-
-
-def pool_layer_gap(payloads: list[dict]) -> dict:
-    """Pool Fig. 4 ``layer_gap`` payloads over prompts (``paraphrase_gap.combine_prompts``)."""
-    from interp.analyses.paraphrase_gap import SplitLayerGaps, combine_prompts
-
-    return combine_prompts([SplitLayerGaps.from_dict(p) for p in payloads]).to_dict()
-
-
 def needs(ctx: ReportContext, analysis: str, what: str, dataset: str | Sequence[str] | None = None) -> Absent | None:
     """Why ``what`` is absent when the store has no ``analysis`` results (on ``dataset``), else None."""
     if not ctx.units(analysis=analysis, dataset=dataset, mark_used=False):
@@ -94,8 +53,8 @@ def needs(ctx: ReportContext, analysis: str, what: str, dataset: str | Sequence[
 
 
 def role_of(ctx: ReportContext, label: str) -> str:
-    """The role of a unit label's model (the label without its ``[extra]``)."""
-    return ctx.role(label.split(" [")[0])
+    """The role of a unit label's model (the label without its ``[extra]``), as a table shows it."""
+    return role_label(ctx.role(label))
 
 
 def model_families(ctx: ReportContext) -> list[list[str]]:
@@ -138,24 +97,10 @@ def other_families_note(ctx: ReportContext) -> str:
             + ") are in Tables 4 and 5.")
 
 
-def pool_pararel(payloads: list[dict]) -> dict:
-    """Pool PARAREL ``consistency`` payloads over prompts (``consistency.combine_prompts``)."""
-    from interp.analyses.consistency import ParaRelConsistency, combine_prompts
-
-    return combine_prompts([ParaRelConsistency.from_dict(p) for p in payloads]).to_dict()
-
-
 def becel_tasks(ctx: ReportContext) -> dict[str, list[dict]]:
     """model -> its BECEL task payloads (one unit per task)."""
     out: dict[str, list[dict]] = {}
     for u in ctx.units(analysis="consistency", dataset="becel"):
-        out.setdefault(u.key.model, []).append(u.payload)
+        if u.key.extra:  # the unit without a task pools the tasks (Table 2's means)
+            out.setdefault(u.key.model, []).append(u.payload)
     return out
-
-
-def pararel_consistency(payload: Mapping[str, Any]) -> float:
-    """The PARAREL consistency estimate of a ``consistency`` payload (NaN if not found)."""
-    for key in ("consistency", "pararel_consistency"):
-        if key in payload:
-            return figures.interval_parts(payload[key])[0]
-    return math.nan

@@ -9,27 +9,28 @@ from interp.figures import fmt_interval
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
 from interp.report.render import Content, Table
-from interp.report.sections._common import lens_name, needs, pool_attributes, role_of, with_pooled
+from interp.report.sections._common import lens_name, needs, role_of, with_pooled
 
 
 @SECTIONS.register("fig2", "Figure 2: subject-attribute rate per layer", order=40)
 def _fig2(ctx: ReportContext) -> Content:
+    from interp.analyses.attributes import AttributeRates
+
     missing = needs(ctx, "attributes", "Figure 2", "pararel")
     if missing:
         return missing
-    entries = with_pooled(ctx.units(analysis="attributes", dataset="pararel"), pool_attributes)
+    entries = with_pooled(ctx.units(analysis="attributes", dataset="pararel"))
     fig = figures.fig2_attribute_rate([d for _, _, d in entries], models=[lb for lb, _, _ in entries],
                                       prompts=[p for _, p, _ in entries], colors=ctx.colors)
     rows = []
     embeddings = any(figures.EMBEDDINGS_INDEX in d["layers"] for _, _, d in entries)
     for label, p, d in entries:
-        est = [figures.interval_parts(iv)[0] for iv in d["rate"]]
-        finite = [(e, j) for j, e in enumerate(est) if math.isfinite(e)]
-        j = max(finite)[1] if finite else 0
-        rows.append([label, role_of(ctx, label), p, str(d["layers"][j]) if finite else "n/a",
-                     fmt_interval(d["rate"][j]) if finite else "n/a", str(len(d.get("items", []))),
-                     str(len(d.get("excluded_subjects", []))),
-                     lens_name(d.get("normed"))])
+        r = AttributeRates.from_dict(d)
+        layer, rate = r.peak
+        found = math.isfinite(rate)
+        rows.append([label, role_of(ctx, label), p, str(layer) if found else "n/a",
+                     fmt_interval(r.rate[r.layers.index(layer)]) if found else "n/a", str(len(r.items)),
+                     str(len(r.excluded_subjects)), lens_name(r.normed)])
     table = Table(["model", "role", "prompt", f"peak layer: {figures.layer_label(embeddings=embeddings)}",
                    "rate at peak [95% CI]", "items (relation, subject)",
                    "subjects without snippets (excluded)", "lens"], rows)

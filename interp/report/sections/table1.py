@@ -10,7 +10,7 @@ from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
 from interp.report.render import Absent, Content, Table
 from interp.report.sections._common import (
-    main_family, mean_entries, needs, other_families_note, pool_gap, role_of, with_pooled,
+    main_family, mean_entries, needs, other_families_note, role_of, with_pooled,
 )
 
 
@@ -27,7 +27,7 @@ def table1_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
     per_prompt: dict[str, dict[str, dict]] = {}
     reps: set[str] = set()
     for ds in datasets:
-        entries = with_pooled(ctx.units(analysis="gap", dataset=ds, model=models), pool_gap)
+        entries = with_pooled(ctx.units(analysis="gap", dataset=ds, model=models))
         for label, d in mean_entries(entries).items():
             per_model.setdefault(label, {})[ds] = d
             reps.add(str(d.get("representation")))

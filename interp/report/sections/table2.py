@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from interp import figures
-from interp.report.context import ReportContext
+from interp.report.context import ReportContext, role_label
 from interp.report.registry import SECTIONS
 from interp.report.render import Absent, Content, Html, Table, html_table
 from interp.report.sections._common import (
-    becel_tasks, main_family, mean_entries, other_families_note, pool_pararel, unit_label, with_pooled,
+    main_family, mean_entries, other_families_note, unit_label, with_pooled,
 )
 
 
@@ -32,15 +32,18 @@ def table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
             mmlu[label] = (pooled or us)[0].payload
         else:
             notes.append(f"{label}: MMLU has only per-prompt units (no pooled unit with the 3 instructions)")
-    pararel = mean_entries(with_pooled(ctx.units(analysis="consistency", dataset="pararel", model=models),
-                                       pool_pararel))
-    becel = {k: v for k, v in becel_tasks(ctx).items() if models is None or k in models}
+    pararel = mean_entries(with_pooled(ctx.units(analysis="consistency", dataset="pararel", model=models)))
+    # BECEL: the unit pooled over tasks (Table 2's means; Table 6 has the tasks)
+    becel = {u.key.model: u.payload for u in ctx.units(analysis="consistency", dataset="becel", model=models,
+                                                       prompt="all", extra="")}
+    if not becel and ctx.units(analysis="consistency", dataset="becel", model=models, mark_used=False):
+        notes.append("BECEL: per-task units only (no unit pooled over the tasks; run the sweep again)")
     results = {m.label: {"mmlu": mmlu.get(m.label), "pararel": pararel.get(m.label), "becel": becel.get(m.label)}
                for m in ctx.models if m.label in mmlu or m.label in pararel or m.label in becel}
     header, rows = figures.table2_rows(results)
     header.insert(1, "role")
     for row in rows:
-        row.insert(1, ctx.role(row[0]))
+        row.insert(1, role_label(ctx.role(row[0])))
     note = ("Percent, 95% bootstrap intervals. MMLU: mean over 3 instructions × 3 answer orderings; spread (the "
             "paper's, App. C.1) = max − min over instructions of the accuracy averaged over orderings. A max − min of "
             "noisy accuracies exceeds zero even when the instruction does not matter: “no-effect” is the spread "
@@ -49,8 +52,8 @@ def table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
             "instructions, and max − min over all 9 setups. PARAREL: mean over prompts ± sd over prompts "
             "(footnote 4). BECEL: mean over tasks (Table 6 has the intervals). “(chance)”: 25% lies inside the "
             "accuracy interval — then the spread over orderings measures letter bias, see the letter distribution.")
-    methods = {label: sorted({figures.BECEL_METHODS[t.get("method", "probe")] for t in ts})
-               for label, ts in becel.items()}
+    methods = {label: sorted({figures.BECEL_METHODS[t.get("method", "probe")] for t in d.get("tasks", [])})
+               for label, d in becel.items()}
     if methods:
         note += (" BECEL classifier: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in methods.items())
                  + " (probe = logistic regression on frozen last-token features; the paper fine-tunes).")
