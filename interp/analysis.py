@@ -44,13 +44,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from interp.results import UnitKey
+from interp.results import SWEEP, UnitKey
 
 #: the hook points a job may keep at a position (see :class:`interp.capture.Activations`)
 HookPoint = Literal["resid", "attn_out", "mlp_out"]
-#: the model label under which cross-model :class:`Summary` units are stored (config labels may
-#: not start with "_")
-SWEEP = "_sweep"
 #: the dataset name of summaries that read several datasets
 ALL_DATASETS = "_all"
 

@@ -71,6 +71,11 @@ _STEM_RE = re.compile(r"p(all|0|[1-9][0-9]*)(?:\+(.+))?")
 _NPZ_HASH_LEN = 12
 
 
+#: the pseudo-model label under which cross-model summaries are stored (:mod:`interp.summaries`);
+#: config labels may not start with "_"
+SWEEP = "_sweep"
+
+
 class CorruptUnit(ValueError):
     """A stored unit exists but cannot be trusted (unparsable, truncated, tampered or mismatched)."""
 
@@ -640,7 +645,8 @@ class ResultStore:
 
     def manifest(self) -> dict:
         """A JSON-able summary: valid units with their provenance, invalid files, models,
-        analyses, and the distinct package-version sets used."""
+        analyses, the cross-model summaries (stored under :data:`SWEEP`), and the distinct
+        package-version sets used."""
         units, versions = [], []
         for u in self.iter_units():
             m = u.meta
@@ -654,7 +660,8 @@ class ResultStore:
         return {
             "root": str(self.root),
             "n_units": len(units),
-            "models": sorted({u["key"]["model"] for u in units}),
+            "models": sorted({u["key"]["model"] for u in units} - {SWEEP}),
+            "summaries": sorted({u["key"]["analysis"] for u in units if u["key"]["model"] == SWEEP}),
             "datasets": sorted({u["key"]["dataset"] for u in units}),
             "analyses": sorted({u["key"]["analysis"] for u in units}),
             "units": units,

@@ -214,5 +214,6 @@ for m in small.models:
         per["pararel"] = u.payload
     for u in store.iter_units(model=m.label, dataset="mmlu", analysis="spread", prompt="all"):
         per["mmlu"] = u.payload
-    per["becel"] = [u.payload for u in store.iter_units(model=m.label, dataset="becel")]
+    for u in store.iter_units(model=m.label, dataset="becel", prompt="all", extra=""):
+        per["becel"] = u.payload  # the unit the sweep pooled over BECEL's tasks
 figures.table2(table2_input)

@@ -132,7 +132,8 @@ print("created at:  ", unit.meta["created_at"])
 # becomes the object again, with its methods and properties. Per-prompt PARAREL consistency is a
 # `ParaRelConsistency`; the unit pooled over prompts (`prompt="all"`) a `ParaRelOverPrompts`;
 # `ExtractionRates` (Fig. 5 / 8), `AttributeRates` (Fig. 2), `GapResult` (Table 1) and `MMLUSpread`
-# (Table 2) likewise.
+# (Table 2) likewise. `store.result(key)` returns the class the analysis registered
+# (`interp.registry`), so you never need to know which one it is.
 
 # %%
 from interp.analyses.attributes import AttributeRates

@@ -317,7 +317,7 @@ def table7_correlation(table: Any) -> go.Figure:
 
 def base_vs_ift_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """The base-vs-IFT comparison as (header, rows); ``rows`` as made by
-    :func:`interp.report.compare_base_ift` (metric, base, ift, values, diff interval, p, and ``q_value``
+    :func:`interp.summaries.compare` (metric, base, ift, values, diff interval, p, and ``q_value``
     when the p-values were adjusted over the table: "*" marks q <= 0.05)."""
     header = ["metric", "base", "IFT", "base value", "IFT value", "IFT − base [95% CI]", "p", "q (BH)", "n"]
     body = []
