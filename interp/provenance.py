@@ -9,16 +9,19 @@ purpose with ``keep_stale``), with the differing components as the reason
 (``seed 0 -> 1; limits.pararel_max_facts 12 -> 20``). A unit stored without provenance is stale
 with reason :data:`NO_PROVENANCE`.
 
-Which components a unit has (all of this module's tables, nowhere else):
+Which components a unit has (from the declarations in :mod:`interp.registry`, nowhere else):
 
 * every unit: ``model.spec`` (and ``model.revision`` if the model config has one),
   ``model.is_chat``, ``dtype`` (the effective one), ``seed``, ``dataset.<its dataset>`` (the sha256
   of the files its path points to; a ``"download"`` dataset hashes its cache) and
   ``versions.<p>`` for :data:`PACKAGES`;
-* the ``[limits]`` keys of its dataset, :data:`LIMIT_KEYS` (``n_boot`` only where a bootstrap is
-  drawn, see :data:`NO_BOOTSTRAP`);
-* the sweep options of :data:`OPTION_KEYS` for the analyses they affect;
-* for a pooled unit (prompt ``"all"``), the prompts it pools.
+* the ``[limits]`` keys of its dataset (:func:`limit_keys`: ``Dataset.limits``), and ``n_boot``
+  where a bootstrap is drawn (``Analysis.bootstrap``; every pooled unit);
+* the sweep options its analysis declares (``Analysis.options``: ``representation``, ``lens``);
+* for a pooled unit (prompt ``"all"``), the prompts (or, for BECEL, the tasks) it pools;
+* a cross-model summary (model ``_sweep``): instead of a model's and a dataset's components, the
+  fingerprint of each unit it reads (today's, for a fresh input; its state otherwise), ``seed``,
+  ``n_boot`` and the versions.
 
 ``batch_size``, ``device`` (except through the effective dtype when ``dtype`` is unset), output
 paths and notes are never part of it. A pooled unit computed from stale per-prompt units records
