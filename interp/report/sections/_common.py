@@ -52,6 +52,11 @@ def needs(ctx: ReportContext, analysis: str, what: str, dataset: str | Sequence[
     return None
 
 
+def entries_or_absent(ctx: ReportContext, analysis: str, what: str) -> list[tuple[str, str, dict]] | Absent:
+    """A PARAREL figure's entries (:func:`with_pooled`), or why ``what`` is absent."""
+    return needs(ctx, analysis, what, "pararel") or with_pooled(ctx.units(analysis=analysis, dataset="pararel"))
+
+
 def role_of(ctx: ReportContext, label: str) -> str:
     """The role of a unit label's model (the label without its ``[extra]``), as a table shows it."""
     return role_label(ctx.role(label))

@@ -9,18 +9,17 @@ from interp import figures
 from interp.figures import fmt_num
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
-from interp.report.render import Content, Html, Table
-from interp.report.sections._common import lens_name, needs, role_of, with_pooled
+from interp.report.render import Absent, Content, Html, Table
+from interp.report.sections._common import entries_or_absent, lens_name, role_of
 
 
 def extraction_section(ctx: ReportContext, block: str, what: str) -> Content:
     """Figure 5 (``block="mhsa"``) or 8 (``"mlp"``): the curves and a table of each curve's peak."""
     from interp.analyses.extraction import WILSON, ExtractionRates
 
-    missing = needs(ctx, "extraction", what, "pararel")
-    if missing:
-        return missing
-    entries = with_pooled(ctx.units(analysis="extraction", dataset="pararel"))
+    entries = entries_or_absent(ctx, "extraction", what)
+    if isinstance(entries, Absent):
+        return entries
     classes, coloring = extraction_classes(ctx)
     kw = dict(models=[lb for lb, _, _ in entries], prompts=[p for _, p, _ in entries], colors=ctx.colors,
               classes=classes)

@@ -8,18 +8,17 @@ from interp import figures
 from interp.figures import fmt_interval
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
-from interp.report.render import Content, Table
-from interp.report.sections._common import lens_name, needs, role_of, with_pooled
+from interp.report.render import Absent, Content, Table
+from interp.report.sections._common import entries_or_absent, lens_name, role_of
 
 
 @SECTIONS.register("fig2", "Figure 2: subject-attribute rate per layer", order=40)
 def _fig2(ctx: ReportContext) -> Content:
     from interp.analyses.attributes import AttributeRates
 
-    missing = needs(ctx, "attributes", "Figure 2", "pararel")
-    if missing:
-        return missing
-    entries = with_pooled(ctx.units(analysis="attributes", dataset="pararel"))
+    entries = entries_or_absent(ctx, "attributes", "Figure 2")
+    if isinstance(entries, Absent):
+        return entries
     fig = figures.fig2_attribute_rate([d for _, _, d in entries], models=[lb for lb, _, _ in entries],
                                       prompts=[p for _, p, _ in entries], colors=ctx.colors)
     rows = []

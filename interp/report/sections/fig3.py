@@ -6,16 +6,15 @@ from __future__ import annotations
 from interp import figures
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
-from interp.report.render import Content, Table
-from interp.report.sections._common import needs, role_of, with_pooled
+from interp.report.render import Absent, Content, Table
+from interp.report.sections._common import entries_or_absent, role_of
 
 
 @SECTIONS.register("fig3", "Figure 3: cosine of same-relation vs different-relation queries per layer", order=50)
 def _fig3(ctx: ReportContext) -> Content:
-    missing = needs(ctx, "relations", "Figure 3", "pararel")
-    if missing:
-        return missing
-    entries = with_pooled(ctx.units(analysis="relations", dataset="pararel"))
+    entries = entries_or_absent(ctx, "relations", "Figure 3")
+    if isinstance(entries, Absent):
+        return entries
     across = ctx.summary("relations_across_models")
     fig = figures.fig3_relations([d for _, _, d in entries], models=[lb for lb, _, _ in entries],
                                  prompts=[p for _, p, _ in entries], colors=ctx.colors,

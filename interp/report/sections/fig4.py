@@ -5,17 +5,16 @@ from __future__ import annotations
 from interp import figures
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
-from interp.report.render import Content, Html
-from interp.report.sections._common import needs, with_pooled
+from interp.report.render import Absent, Content, Html
+from interp.report.sections._common import entries_or_absent
 
 
 @SECTIONS.register("fig4", "Figures 4, 6, 7: paraphrase gap per layer (consistent / inconsistent predictions, "
                            "per prompt)", order=60)
 def _fig4(ctx: ReportContext) -> Content:
-    missing = needs(ctx, "layer_gap", "Figures 4, 6, 7", "pararel")
-    if missing:
-        return missing
-    entries = with_pooled(ctx.units(analysis="layer_gap", dataset="pararel"))
+    entries = entries_or_absent(ctx, "layer_gap", "Figures 4, 6, 7")
+    if isinstance(entries, Absent):
+        return entries
     kw = dict(models=[lb for lb, _, _ in entries], prompts=[p for _, p, _ in entries], colors=ctx.colors)
     data = [d for _, _, d in entries]
     return [Html('<p class="note">Figure 4: consistent predictions, mean over prompts; Figure 6: the same per '
