@@ -456,10 +456,10 @@ def mmlu_letters_rows(results: Mapping[str, Any]) -> tuple[list[str], list[list[
     distribution of predicted letters, which shows letter bias when a model is at chance."""
     header = ["model", "instruction", "ordering", "accuracy", "A", "B", "C", "D", "top letter share"]
     rows = []
+    from interp.analyses.consistency import MMLUSpread
+
     for model, r in results.items():
-        for s in as_dict(r)["setups"]:
-            counts = list(s["letter_counts"])
-            total = max(sum(counts), 1)
-            rows.append([model, str(s["instruction"]), str(s["ordering"]), fmt_interval(s["accuracy"])]
-                        + [str(c) for c in counts] + [fmt_num(max(counts) / total, 2)])
+        for s in (r if isinstance(r, MMLUSpread) else MMLUSpread.from_dict(as_dict(r))).setups:
+            rows.append([model, str(s.instruction), str(s.ordering), fmt_interval(s.accuracy)]
+                        + [str(c) for c in s.letter_counts] + [fmt_num(s.top_letter_share, 2)])
     return header, rows
