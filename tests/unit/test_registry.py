@@ -136,3 +136,11 @@ def test_model_labels_may_not_take_the_summaries_name(tmp_path, demo_data) -> No
     p.write_text(text.replace('"tiny"', f'"{SWEEP}"', 1))
     with pytest.raises(ConfigError, match="reserved"):
         load_config(p)
+
+
+def test_declared_sections_exist_in_the_report() -> None:
+    from interp.report import SECTIONS
+
+    declared = {s for a in registry.analyses() for s in a.sections}
+    declared |= {s for x in registry.summaries().values() for s in x.sections}
+    assert declared and declared <= {s.id for s in SECTIONS}, declared - {s.id for s in SECTIONS}
