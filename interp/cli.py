@@ -2,7 +2,7 @@
 
     interp demo [-o report.html] [--results DIR] [--real-data ../shared/data]
     interp sweep CONFIG [--executor local|ray] [--address ADDR] [--dry-run] [--keep-stale]
-    interp report RESULTS_DIR [-o report.html]
+    interp report RESULTS_DIR [-o report.html] [--title TITLE] [--note NOTE]
     interp models
     interp check MODEL [--chat|--base] [--device DEV] [--dtype DTYPE]
 """
@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from interp.config import ConfigError
@@ -50,7 +52,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
     """Exit 2 with one line for a missing, unreadable or empty results dir or an unwritable output."""
     from interp.report import build_report
 
-    out = build_report(Path(a.results_dir), a.output, notes=a.note or (), require_units=True)
+    out = build_report(Path(a.results_dir), a.output, title=a.title, notes=a.note or (), require_units=True)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -94,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="interp", description="Does instruction tuning make a "
                                  "language model more consistent, and why?")
     ap.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = ap.add_subparsers(dest="command", required=True)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                            help="one of the commands below; `interp COMMAND -h` lists its options")
 
     s = sub.add_parser("sweep", help="plan and run the missing units of a sweep config (TOML)")
     s.add_argument("config", help="the sweep's TOML file (see configs/paper.toml)")
@@ -112,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("results_dir", help="the sweep's output directory (its [sweep] output)")
     r.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default: report.html)")
     r.add_argument("--note", action="append", help="a note shown at the top (repeatable)")
+    r.add_argument("--title", default=None,
+                   help="the report's title (kept in RESULTS_DIR/report.json; default: the title kept there, "
+                        "e.g. the demo's, else the paper's question)")
     r.set_defaults(fn=_cmd_report)
 
     d = sub.add_parser("demo", help="run the offline demo sweep (two small models) and report")
@@ -142,12 +148,49 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+class _OncePerMessage(logging.Filter):
+    """Lets each distinct warning message through once (a library warns once per job otherwise)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if msg in self.seen:
+            return False
+        self.seen.add(msg)
+        return True
+
+
+@contextlib.contextmanager
+def warnings_via_logging() -> Iterator[None]:
+    """Route library warnings (e.g. transformers' FutureWarning) through logging (the ``py.warnings``
+    logger, WARNING level, each distinct message once) and write log lines through tqdm, so that
+    progress bars stay whole; restored on exit."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    once = _OncePerMessage()
+    wlog = logging.getLogger("py.warnings")
+    logging.captureWarnings(True)
+    wlog.addFilter(once)
+    console = any(isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.stderr)
+                  for h in logging.root.handlers)
+    try:  # only a console handler is redirected (tqdm's helper would add one where there is none)
+        with logging_redirect_tqdm() if console else contextlib.nullcontext():
+            yield
+    finally:
+        wlog.removeFilter(once)
+        logging.captureWarnings(False)
+
+
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(a.fn(a) or 0)
+        with warnings_via_logging():
+            return int(a.fn(a) or 0)
     except (ConfigError, OSError, ValueError) as e:  # OSError: e.g. an unwritable output path
         print(f"interp {a.command}: {e}", file=sys.stderr)
         return 2

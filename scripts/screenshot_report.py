@@ -138,16 +138,18 @@ def _run(chromium: str, args: list[str], timeout: float) -> subprocess.Completed
 
 
 def render(report: str | Path, *, chromium: str | None = None, timeout: float = 180,
-           budget_ms: int = 20000) -> RenderResult:
+           budget_ms: int = 20000, window: tuple[int, int] | None = None) -> RenderResult:
     """Load ``report`` in headless Chromium and return the DOM after its scripts ran.
 
-    ``budget_ms`` of virtual time lets timers (plotly's layout, the report's status) finish.
+    ``budget_ms`` of virtual time lets timers (plotly's layout, the report's status) finish;
+    ``window``: (width, height) of the window (default: Chromium's).
     """
     chromium = chromium or find_chromium()
     if not chromium:
         raise FileNotFoundError("no Chromium found (apt-get install -y chromium, or set $CHROMIUM)")
     url = Path(report).resolve().as_uri()
-    proc = _run(chromium, ["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}",
+    size = [f"--window-size={window[0]},{window[1]}"] if window else []
+    proc = _run(chromium, ["--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}", *size,
                            "--dump-dom", url], timeout)
     if proc.returncode != 0 or "<html" not in proc.stdout:
         raise RuntimeError(f"chromium failed (exit {proc.returncode}): {proc.stderr[-2000:]}")

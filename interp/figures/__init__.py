@@ -19,8 +19,8 @@ from interp.figures.paper import (
 )
 from interp.figures.plotting import (
     EMBEDDINGS_INDEX, LAYER_NUMBERING_NOTE, MEAN, PALETTE, RESID_AT, Bar, Curve, add_prompt_menu, bar_with_ci,
-    block_index, block_indices, fmt_interval, fmt_num, interval_parts, layer_axis_title, layer_curves, layer_label,
-    model_colors, prompt_label, to_float, to_floats,
+    block_index, block_indices, fmt_interval, fmt_num, interval_parts, label_roles, layer_axis_title, layer_curves,
+    layer_label, model_colors, prompt_label, title_layout, to_float, to_floats, wrap_title,
 )
 
 __all__ = [
@@ -28,8 +28,9 @@ __all__ = [
     "LAYER_NUMBERING_NOTE", "MEAN", "PALETTE", "RESID_AT", "Bar", "Curve", "add_prompt_menu", "as_dict",
     "bar_with_ci", "base_vs_ift_rows", "block_index", "block_indices",
     "consistency_classes_note", "fig2_attribute_rate", "fig3_relations", "fig4_paraphrase_gap_by_layer",
-    "fig5_mhsa_extraction", "fig8_mlp_extraction", "fmt_interval", "fmt_num", "interval_parts", "layer_axis_title",
+    "fig5_mhsa_extraction", "fig8_mlp_extraction", "fmt_interval", "fmt_num", "interval_parts", "label_roles",
+    "layer_axis_title",
     "layer_curves", "layer_label", "mmlu_letters_rows", "model_colors", "model_entries", "prompt_label", "table1",
     "table1_rows", "table2", "table2_rows", "table6", "table6_rows", "table7_correlation", "table7_rows",
-    "to_float", "to_floats",
+    "title_layout", "to_float", "to_floats", "wrap_title",
 ]

@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 
 from interp.figures.plotting import (
     EMBEDDINGS_INDEX, MEAN, PALETTE, RESID_AT, Bar, Curve, bar_with_ci, block_index, block_indices, fmt_interval,
-    fmt_num, interval_parts, layer_axis_title, layer_curves, layer_label, prompt_label, to_float, to_floats,
+    fmt_num, interval_parts, layer_axis_title, layer_curves, layer_label, prompt_label, title_layout, to_float,
+    to_floats,
 )
 
 CLASS_COLORS: dict[str, str] = {"base": "#333333", "lower": "#e6a700", "higher-close": "#74a9cf",
@@ -307,12 +308,11 @@ def table7_correlation(table: Any) -> go.Figure:
             hovertemplate=f"{block.upper()} layer %{{x}}: r = %{{y:.3f}}, p = %{{customdata[0]}}, "
                           "q = %{customdata[2]} (n = %{customdata[1]} models)<extra></extra>"))
     fig.add_hline(y=0.0, line=dict(color="#888", width=1, dash="dot"))
-    fig.update_layout(title=f"Table 7: Pearson r of extraction rate vs PARAREL consistency "
-                            f"(stars: q ≤ {d['alpha']} after multiple-testing correction; "
-                            f"models: {', '.join(d['models'])})",
-                      xaxis_title=layer_axis_title("MHSA / MLP update of block k"), yaxis_title="Pearson r",
+    fig.update_layout(xaxis_title=layer_axis_title("MHSA / MLP update of block k"), yaxis_title="Pearson r",
                       yaxis_range=[-1.05, 1.05], template="plotly_white", height=420)
-    return fig
+    return title_layout(fig, f"Table 7: Pearson r of extraction rate vs PARAREL consistency "
+                             f"(stars: q ≤ {d['alpha']} after multiple-testing correction; "
+                             f"models: {', '.join(d['models'])})", top=0)
 
 
 def base_vs_ift_rows(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:

@@ -2,8 +2,11 @@
 
 * :func:`layer_curves` — one line per model across layers with a shaded interval band; clicking a
   legend entry toggles the model (line and band together); a dropdown chooses the prompt
-  (0 / 1 / 2 / mean); hover shows the value, its interval and the count n.
+  (0 / 1 / 2 / mean); hover shows the layer (its absolute block index, also on a relative-depth
+  axis), the value, its interval and the count n.
 * :func:`bar_with_ci` — grouped bars with asymmetric error bars (same legend / prompt behaviour).
+* :func:`title_layout` (a wrapped title with the prompt dropdown below it), :func:`label_roles`
+  (base / IFT in legends and hovers).
 * formatting shared with :mod:`interp.report`: :func:`fmt_num`, :func:`fmt_interval`,
   :func:`interval_parts`, :func:`model_colors`; the layer numbering (:func:`layer_label`,
   :func:`layer_axis_title`, :data:`LAYER_NUMBERING_NOTE`).
@@ -196,6 +199,65 @@ def add_prompt_menu(fig: go.Figure, trace_prompts: Sequence[str | None], *, defa
     return first
 
 
+#: the longest title line before :func:`title_layout` wraps (fits a figure in a 900 px page)
+TITLE_WIDTH = 72
+
+
+def wrap_title(title: str, width: int = TITLE_WIDTH) -> list[str]:
+    """``title`` in lines of at most ``width`` characters, broken at spaces (a longer word stays whole).
+
+    Example:
+        >>> wrap_title("Figure 2: subject-attribute rate per layer", 20)
+        ['Figure 2:', 'subject-attribute', 'rate per layer']
+    """
+    lines: list[str] = []
+    for word in title.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def title_layout(fig: go.Figure, title: str, *, top: int = 70) -> go.Figure:
+    """Put ``title`` (wrapped, :func:`wrap_title`) at the top left and the prompt dropdown, if any,
+    in its own row below it, with the top margin both need (at least ``top``): at 900 px the
+    dropdown does not overlap the title."""
+    lines = wrap_title(title)
+    has_menu = bool(fig.layout.updatemenus)
+    fig.update_layout(title=dict(text="<br>".join(lines), x=0.0, xanchor="left", xref="paper",
+                                 y=1.0, yanchor="top", yref="container", pad={"t": 12}),
+                      margin=dict(t=max(top, 24 + 22 * len(lines) + (36 if has_menu else 8))))
+    return fig
+
+
+def label_roles(fig: go.Figure, roles: Mapping[str, str]) -> go.Figure:
+    """Add each model's role to its legend entries and hovers: a trace of legend group ``g`` (a model
+    label, or ``"label [variant]"``) named ``g`` or ``"g: ..."`` becomes ``"g (role)"`` /
+    ``"g (role): ..."``; ``roles`` maps model labels to "base" / "IFT" (others are left as they are).
+
+    Example:
+        >>> fig = go.Figure(go.Scatter(y=[1], name="m: same", legendgroup="m", hovertemplate="m: %{y}"))
+        >>> t = label_roles(fig, {"m": "IFT"}).data[0]
+        >>> t.name, t.hovertemplate
+        ('m (IFT): same', 'm (IFT): %{y}')
+    """
+    def tagged(text: str | None, group: str, role: str) -> str | None:
+        if not text or not text.startswith(group):
+            return text
+        rest = text[len(group):]
+        return f"{group} ({role}){rest}" if rest == "" or rest.startswith((":", "<br>")) else text
+
+    for t in fig.data:
+        group = getattr(t, "legendgroup", None)
+        role = (roles.get(group) or roles.get(group.split(" [")[0])) if group else None
+        if role:
+            t.name = tagged(t.name, group, role)
+            if getattr(t, "hovertemplate", None):
+                t.hovertemplate = tagged(t.hovertemplate, group, role)
+    return fig
+
+
 # --------------------------------------------------------------------------------------- curves
 
 
@@ -312,7 +374,7 @@ def layer_curves(
             prompts.append(p)
         counts = c.n if not isinstance(c.n, (int, type(None))) else [c.n] * len(y)
         texts = list(c.text) if c.text is not None else [""] * len(y)
-        hover = (f"{c.label}<br>layer %{{customdata[3]}}: " if relative_depth else f"{c.label}: ") + "%{y:.3f}"
+        hover = f"{c.label}<br>layer %{{customdata[3]}}: %{{y:.3f}}"  # the absolute layer, also on a relative axis
         if has_band:
             hover += " [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
         if c.n is not None:
@@ -333,11 +395,11 @@ def layer_curves(
         fig.add_hline(y=hline, line=dict(color="#888", width=1, dash="dot"))
     add_prompt_menu(fig, prompts, default=default_prompt)
     fig.update_layout(
-        title=title, height=height, template="plotly_white", hovermode=hovermode,
+        height=height, template="plotly_white", hovermode=hovermode,
         xaxis_title=xaxis if xaxis is not None else layer_axis_title(relative=relative_depth), yaxis_title=yaxis,
-        legend=dict(groupclick="togglegroup", title_text="click to toggle"), margin=dict(t=70, r=20),
+        legend=dict(groupclick="togglegroup", title_text="click to toggle"), margin=dict(r=20),
     )
-    return fig
+    return title_layout(fig, title)
 
 
 # ----------------------------------------------------------------------------------------- bars
@@ -416,8 +478,8 @@ def bar_with_ci(
     if hline is not None:
         fig.add_hline(y=hline, line=dict(color="#888", width=1, dash="dot"))
     add_prompt_menu(fig, prompts, default=default_prompt)
-    fig.update_layout(title=title, barmode="group", height=height, template="plotly_white",
+    fig.update_layout(barmode="group", height=height, template="plotly_white",
                       xaxis=dict(title=xaxis, categoryorder="array",
                                  categoryarray=list(dict.fromkeys(b.category for b in bs))),
-                      yaxis_title=yaxis, margin=dict(t=70, r=20))
-    return fig
+                      yaxis_title=yaxis, margin=dict(r=20))
+    return title_layout(fig, title)

@@ -21,8 +21,8 @@ Sections that raise are shown as failed (with the error) unless ``build_report(s
 
 Layout: :mod:`.context` (:class:`ReportContext`, model roles), :mod:`.registry` (:data:`SECTIONS`),
 :mod:`.render` (content types, HTML rendering; the page is ``templates/report.html.j2`` with
-``report.css``, ``error_sink.js`` and ``status.js``), :mod:`.build` (:func:`build_report`) and
-:mod:`.sections` (one module per paper artefact).
+``report.css``, ``error_sink.js``, ``status.js`` and ``download.js``, the CSV / JSON buttons),
+:mod:`.build` (:func:`build_report`) and :mod:`.sections` (one module per paper artefact).
 
 Example:
     >>> import tempfile

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,6 +13,8 @@ from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS, Section, SectionRegistry
 from interp.report.render import render_page, render_section
 from interp.results import ResultStore
+
+log = logging.getLogger("interp.report")
 
 
 def check_results_dir(root: Path, *, must_exist: bool = True) -> None:
@@ -39,11 +43,37 @@ def check_writable(out: Path) -> None:
         raise OSError(f"cannot write the report to {str(out)!r}: {exc.strerror or exc}") from exc
 
 
+#: the report's title unless one is given or stored (:func:`stored_title`)
+DEFAULT_TITLE = "Does instruction tuning make LLMs more consistent?"
+#: the file at a store's root that keeps the title of its report (``{"title": ...}``)
+REPORT_SETTINGS = "report.json"
+
+
+def stored_title(root: Path) -> str | None:
+    """The title last given to :func:`build_report` for the store at ``root`` (``None`` if none)."""
+    try:
+        title = json.loads((root / REPORT_SETTINGS).read_text(encoding="utf-8")).get("title")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return title if isinstance(title, str) and title else None
+
+
+def store_title(root: Path, title: str) -> None:
+    """Keep ``title`` at the store's root (:data:`REPORT_SETTINGS`) so a rebuilt report (``interp
+    report``) keeps it; a store that cannot be written is left as it is (logged)."""
+    if not root.is_dir() or stored_title(root) == title:
+        return
+    try:
+        (root / REPORT_SETTINGS).write_text(json.dumps({"title": title}, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        log.info("report: could not keep the title in %s: %s", root / REPORT_SETTINGS, exc)
+
+
 def build_report(
     results: str | os.PathLike | ResultStore,
     out_path: str | os.PathLike,
     *,
-    title: str = "Does instruction tuning make LLMs more consistent?",
+    title: str | None = None,
     notes: Sequence[str] = (),
     sections: SectionRegistry | Iterable[Section] | None = None,
     roles: Mapping[str, str] | None = None,
@@ -54,6 +84,8 @@ def build_report(
 
     Args:
         results: a results directory or a :class:`ResultStore`.
+        title: the page's title; it is kept in the store (:func:`store_title`). ``None``: the title
+            kept there (a report rebuilt by ``interp report`` keeps the demo's), else :data:`DEFAULT_TITLE`.
         notes: lines for the notes box (e.g. "the two demo models are not a matched base/IFT pair").
         sections: the sections to render (default :data:`SECTIONS`, in the paper's order).
         roles: override the base / IFT role of model labels.
@@ -78,8 +110,12 @@ def build_report(
         why = (f"{len(invalid)} unit file(s) are invalid, e.g. {invalid[0][0]}: {invalid[0][1]}" if invalid
                else "it holds no unit files")
         raise ValueError(f"no results to report in {str(store.root)!r}: {why} (run a sweep into it first)")
+    if title is None:
+        title = stored_title(store.root) or DEFAULT_TITLE
+    else:
+        store_title(store.root, title)
     secs = list(sections if sections is not None else SECTIONS)
-    rendered = [(s, *render_section(s, ctx, strict)) for s in secs]
+    rendered = [render_section(s, ctx, strict) for s in secs]
     doc = render_page(ctx, rendered, title=title, notes=notes)
     tmp = out.with_name(f".{out.name}.tmp")
     try:

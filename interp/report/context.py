@@ -129,6 +129,10 @@ class ReportContext:
         self.section_used[u.key.relpath] = u
         return self.store.result(u.key)
 
+    def stored_summaries(self) -> dict[str, Any]:
+        """Every stored cross-model summary's payload by name (for the page's numbers; not marked used)."""
+        return {name: u.payload for name, u in sorted(self._summaries.items())}
+
     def models_with(self, role: str) -> list[str]:
         return [m.label for m in self.models if m.role == role]
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import json
 import logging
+import math
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,8 +70,9 @@ class Html:
 Content = Union[str, Html, Table, go.Figure, Absent, Sequence["Content"]]
 
 
-def html_table(table: Table) -> str:
-    """Render a :class:`Table` (cells escaped; numbers formatted with :func:`fmt_num`)."""
+def html_table(table: Table, *, download: str | None = None) -> str:
+    """Render a :class:`Table` (cells escaped; numbers formatted with :func:`fmt_num`); ``download``:
+    the table's id in the page's embedded numbers (:class:`TableSink`), for its CSV button."""
     esc = html.escape
     cap = f"<caption>{esc(table.caption)}</caption>" if table.caption else ""
     head = "".join(f"<th>{esc(str(h))}</th>" for h in table.header)
@@ -80,8 +83,60 @@ def html_table(table: Table) -> str:
         cells = "".join(f"<td>{esc(c if isinstance(c, str) else fmt_num(c))}</td>" for c in row)
         body.append(f"<tr>{cells}</tr>")
     note = f'<p class="note">{esc(table.note)}</p>' if table.note else ""
+    button = (f'<button type="button" class="csv" data-table="{esc(download)}" title="Download this table as '
+              'CSV">CSV</button>') if download else ""
     return (f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>{note}</div>')
+            f'<tbody>{"".join(body)}</tbody></table>{button}{note}</div>')
+
+
+def _json_cell(c: Any) -> Any:
+    """A cell as the page's numbers hold it: text as shown, numbers unrounded (``None`` for NaN)."""
+    if isinstance(c, str) or c is None or isinstance(c, (bool, int)):
+        return c
+    if isinstance(c, float):
+        return c if math.isfinite(c) else None
+    return fmt_num(c)
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` with every non-finite float as ``None`` and tuples as lists (strict JSON for the page)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    return x
+
+
+class TableSink:
+    """The tables of one part of the page (a section, the overview, the footer), in order: each is
+    rendered with a CSV button and kept (id ``<part>-t<k>``, caption, header, rows) for the page's
+    embedded numbers, from which the buttons build their downloads."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+        self.tables: list[dict[str, Any]] = []
+
+    def html(self, table: Table) -> str:
+        """:func:`html_table` with a CSV button; the table is recorded."""
+        tid = f"{self.part}-t{len(self.tables) + 1}"
+        out = html_table(table, download=tid)
+        self.tables.append({"id": tid, "caption": table.caption, "header": [str(h) for h in table.header],
+                            "rows": [[_json_cell(c) for c in row] for row in table.rows]})
+        return out
+
+
+@dataclass(frozen=True)
+class RenderedSection:
+    """A section as :func:`render_section` rendered it: its body, status ("ok" / "absent" /
+    "failed"), its tables (:class:`TableSink`) and the unit files it read (relpaths)."""
+
+    section: Section
+    body: str
+    status: str
+    tables: tuple[dict[str, Any], ...] = ()
+    files: tuple[str, ...] = ()
 
 
 def _figure_html(fig: go.Figure, div_id: str) -> str:
@@ -89,7 +144,8 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def _render(content: Content, sid: str, counter: list[int]) -> str:
+def _render(content: Content, sid: str, counter: list[int], tables: TableSink,
+            roles: Mapping[str, str]) -> str:
     if content is None:
         return ""
     if isinstance(content, Absent):
@@ -99,23 +155,27 @@ def _render(content: Content, sid: str, counter: list[int]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, Table):
-        return html_table(content)
+        return tables.html(content)
     if isinstance(content, go.Figure):
         counter[0] += 1
-        return f'<div class="figure">{_figure_html(content, f"fig-{sid}-{counter[0]}")}</div>'
+        fig = figures.label_roles(go.Figure(content), roles)  # a copy: the section's figure is left as it is
+        return f'<div class="figure">{_figure_html(fig, f"fig-{sid}-{counter[0]}")}</div>'
     if isinstance(content, Sequence):
-        return "\n".join(_render(c, sid, counter) for c in content)
+        return "\n".join(_render(c, sid, counter, tables, roles) for c in content)
     raise TypeError(f"section {sid!r} returned {type(content).__name__}; expected HTML str, Table, "
                     "go.Figure, Absent or a list of them")
 
 
-def render_section(section: Section, ctx: ReportContext, strict: bool) -> tuple[str, str]:
-    """(body html, status) with status in {"ok", "absent", "failed"}; a failing section is shown
-    as failed (with the error) unless ``strict``."""
+def render_section(section: Section, ctx: ReportContext, strict: bool) -> RenderedSection:
+    """The section rendered, with status "ok", "absent" or "failed" (a failing section is shown as
+    failed, with the error, unless ``strict``), its tables and the unit files it read (listed under
+    it: "built from N unit files")."""
     ctx.section_used = {}
+    tables = TableSink(section.id)
+    roles = {m.label: role_label(m.role) for m in ctx.models if m.role != UNKNOWN}
     try:
         content = section.build(ctx)
-        body = _stale_badge(ctx, ctx.section_used) + _render(content, section.id, [0])
+        body = _stale_badge(ctx, ctx.section_used) + _render(content, section.id, [0], tables, roles)
         status = "absent" if isinstance(content, Absent) else "ok"
     except Exception as exc:  # a broken section must not lose the rest of the report
         if strict:
@@ -123,7 +183,17 @@ def render_section(section: Section, ctx: ReportContext, strict: bool) -> tuple[
         log.warning("report: section %s failed: %s", section.id, exc)
         tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         body, status = f'<pre class="failed">This section failed to build: {html.escape(tb)}</pre>', "failed"
-    return body, status
+    files = tuple(sorted(ctx.section_used))
+    return RenderedSection(section, body + _built_from(files), status, tuple(tables.tables), files)
+
+
+def _built_from(files: Sequence[str]) -> str:
+    """The collapsible list of the unit files a section read ("" if none), relative to the store."""
+    if not files:
+        return ""
+    items = "".join(f"<li><code>{html.escape(p)}</code></li>" for p in files)
+    return (f'<details class="built-from"><summary>built from {len(files)} unit file{"s" if len(files) != 1 else ""}'
+            f"</summary><ul>{items}</ul></details>")
 
 
 def _stale_badge(ctx: ReportContext, relpaths: Iterable[str]) -> str:
@@ -145,11 +215,11 @@ def _stale_badge(ctx: ReportContext, relpaths: Iterable[str]) -> str:
             f"<ul>{items}</ul></div>")
 
 
-def _overview(ctx: ReportContext, notes: Sequence[str]) -> str:
+def _overview(ctx: ReportContext, notes: Sequence[str], tables: TableSink) -> str:
     """The top of the page below the title: the models, the notes, stale units and the options used."""
     esc = html.escape
     rows = [[m.label, m.spec, role_label(m.role), str(m.n_units), ", ".join(m.analyses)] for m in ctx.models]
-    models = html_table(Table(["model", "spec", "role", "units", "analyses"], rows)) if rows \
+    models = tables.html(Table(["model", "spec", "role", "units", "analyses"], rows)) if rows \
         else "<p>No valid results in the store.</p>"
     auto_notes = list(notes)
     if ctx.models:
@@ -171,8 +241,8 @@ def _overview(ctx: ReportContext, notes: Sequence[str]) -> str:
     notes_html = ("<div class=\"notes\"><strong>Notes</strong><ul>"
                   + "".join(f"<li>{esc(n)}</li>" for n in auto_notes) + "</ul></div>") if auto_notes else ""
     opts = _options(ctx)
-    opts_html = ("<details open><summary>Representation / lens / scoring options used</summary>"
-                 + html_table(Table(["option", "value", "recorded by"], opts)) + "</details>") if opts else ""
+    opts_html = ("<details><summary>Representation / lens / scoring options used</summary>"
+                 + tables.html(Table(["option", "value", "recorded by"], opts)) + "</details>") if opts else ""
     return f"<h2>Models</h2>{models}{notes_html}{_stale_badge(ctx, ctx.stale)}{opts_html}"
 
 
@@ -205,7 +275,8 @@ def _options(ctx: ReportContext) -> list[list[str]]:
     return [[k, v, ", ".join(sorted(a))] for (k, v), a in sorted(seen.items())]
 
 
-def _footer(ctx: ReportContext) -> str:
+def _footer(ctx: ReportContext, tables: TableSink) -> str:
+    """Provenance: package versions, the result files used (collapsible), unused and invalid files."""
     esc = html.escape
     mine = dict(package_versions())
     mine["plotly"] = plotly.__version__
@@ -223,29 +294,57 @@ def _footer(ctx: ReportContext) -> str:
     unused = [u.key.relpath for u in ctx.all_units() if u.key.relpath not in ctx.used]
     invalid = ctx.store.invalid()
     parts = ["<footer><h2>Provenance</h2>",
-             html_table(Table(vhead, vrows, caption="Package versions")),
-             html_table(Table(["result file", "model spec", "seed", "created", "host"], urows,
-                              caption=f"Result files used ({len(used)}), relative to {ctx.store.root}"))]
+             tables.html(Table(vhead, vrows, caption="Package versions")),
+             f"<details><summary>Result files used ({len(used)})</summary>",
+             tables.html(Table(["result file", "model spec", "seed", "created", "host"], urows,
+                               caption=f"Result files used ({len(used)}), relative to {ctx.store.root}")),
+             "</details>"]
     if unused:
         parts.append("<details><summary>Valid result files not shown by any section "
                      f"({len(unused)})</summary><ul>" + "".join(f"<li>{esc(p)}</li>" for p in unused)
                      + "</ul></details>")
     if invalid:
-        parts.append(html_table(Table(["file", "reason"], [list(x) for x in invalid],
-                                      caption=f"Invalid result files ignored ({len(invalid)}): rerun the sweep")))
+        parts.append(tables.html(Table(["file", "reason"], [list(x) for x in invalid],
+                                       caption=f"Invalid result files ignored ({len(invalid)}): rerun the sweep")))
     parts.append("</footer>")
     return "\n".join(parts)
 
 
-def render_page(ctx: ReportContext, sections: Sequence[tuple[Section, str, str]], *, title: str,
+def page_numbers(ctx: ReportContext, sections: Sequence[RenderedSection], *, title: str, built: str,
+                 overview: TableSink, footer: TableSink) -> dict[str, Any]:
+    """Every number of the page, as its "All numbers (JSON)" download holds them: each part's tables
+    (header and rows, by section, with the unit files it was built from) and the stored cross-model
+    summaries' payloads (:mod:`interp.summaries`)."""
+    parts = [{"id": "overview", "title": "Models and options", "status": "ok", "unit_files": [],
+              "tables": overview.tables}]
+    parts += [{"id": r.section.id, "title": r.section.title, "status": r.status, "unit_files": list(r.files),
+               "tables": list(r.tables)} for r in sections]
+    parts.append({"id": "provenance", "title": "Provenance", "status": "ok", "unit_files": [],
+                  "tables": footer.tables})
+    return jsonable({"title": title, "built": built, "results": str(ctx.store.root), "sections": parts,
+                     "summaries": ctx.stored_summaries()})
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside a ``<script type="application/json">`` element (no ``<``, ``>``, ``&``)."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_page(ctx: ReportContext, sections: Sequence[RenderedSection], *, title: str,
                 notes: Sequence[str]) -> str:
-    """The whole page (``templates/report.html.j2``): ``sections`` are (section, body html, status)
-    as :func:`render_section` gives them; plotly.js is inlined once. The template escapes the title,
+    """The whole page (``templates/report.html.j2``): ``sections`` as :func:`render_section` gives
+    them; plotly.js is inlined once, and every table's numbers are embedded once as JSON
+    (:func:`page_numbers`: the CSV and JSON downloads, offline). The template escapes the title,
     the section titles and paths; the HTML built here (already escaped) is marked ``|safe`` there."""
     marks = {"ok": "", "absent": " (absent)", "failed": " (failed)"}
+    built = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    overview_tables, footer_tables = TableSink("overview"), TableSink("provenance")
+    overview, footer = _overview(ctx, notes, overview_tables), _footer(ctx, footer_tables)
+    numbers = page_numbers(ctx, sections, title=title, built=built, overview=overview_tables, footer=footer_tables)
     return _TEMPLATES.get_template("report.html.j2").render(
-        title=title, plotlyjs=plotly.offline.get_plotlyjs(),
-        built=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), root=str(ctx.store.root),
-        overview=_overview(ctx, notes), footer=_footer(ctx),
-        sections=[{"id": s.id, "title": s.title, "label": s.title.split(":")[0] + marks[status],
-                   "status": status, "body": body} for s, body, status in sections])
+        title=title, plotlyjs=plotly.offline.get_plotlyjs(), built=built, root=str(ctx.store.root),
+        overview=overview, footer=footer, numbers=_script_json(numbers),
+        sections=[{"id": r.section.id, "title": r.section.title,
+                   "label": r.section.title.split(":")[0] + marks[r.status], "status": r.status, "body": r.body}
+                  for r in sections])

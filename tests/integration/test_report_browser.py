@@ -76,3 +76,66 @@ def test_screenshot(report_html: Path, tmp_path: Path) -> None:
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1400, 2000)
     assert len(data) > 20_000  # not a blank page
+
+
+#: run in the page after it loaded: where the findings table is, what one table's CSV button and
+#: the JSON button download (the Blob each click saves; the download itself is not started), and
+#: the hover label of a Figure 2 point; the results are written into <pre id="probe">
+PROBE = """<script>
+window.addEventListener("load", function () { setTimeout(function () {
+  var out = {sections: Array.prototype.map.call(document.querySelectorAll("main > section"), function (s) { return s.id; })};
+  var table = document.querySelector("section#findings table");
+  out.findings_top = table ? table.getBoundingClientRect().top + window.scrollY : null;
+  out.viewport = window.innerHeight;
+  var blobs = [], names = [], create = URL.createObjectURL;
+  URL.createObjectURL = function (b) { blobs.push(b); return create.call(URL, b); };
+  HTMLAnchorElement.prototype.click = function () { names.push(this.download); };
+  document.querySelector("section#table1 button.csv").click();
+  document.getElementById("download-json").click();
+  var gd = document.querySelector("section#fig2 div.plotly-graph-div");
+  var i = gd.data.findIndex(function (t) { return t.visible !== false && t.hoverinfo !== "skip"; });
+  Plotly.Fx.hover(gd, [{curveNumber: i, pointNumber: 2}]);
+  out.hover = (gd.querySelector(".hoverlayer") || {}).textContent || "";
+  Promise.all(blobs.map(function (b) { return b.text(); })).then(function (texts) {
+    out.names = names;
+    out.texts = texts;
+    var pre = document.createElement("pre");
+    pre.id = "probe";
+    pre.textContent = JSON.stringify(out);
+    document.body.appendChild(pre);
+  });
+}, 200); });
+</script>"""
+
+
+def test_findings_first_csv_download_and_hover(report_html: Path, tmp_path: Path) -> None:
+    """What a reader does first: the findings table is on the first screen, a table's CSV button
+    downloads that table, the JSON button every table's numbers, and a hover shows value, interval,
+    n and the layer."""
+    import csv
+    import html
+    import io
+    import json
+    import re
+
+    page = tmp_path / "probed.html"
+    page.write_text(report_html.read_text().replace("</body>", PROBE + "</body>"))
+    result = shot.render(page, window=(1400, 900))
+    assert result.problems == [], result.problems
+    m = re.search(r'<pre id="probe">(.*?)</pre>', result.dom, re.S)
+    assert m, "the probe did not finish"
+    out = json.loads(html.unescape(m.group(1)))
+    assert out["sections"][0] == "findings"
+    assert out["findings_top"] is not None and out["findings_top"] < out["viewport"]  # on the first screen
+    assert out["names"] == ["table1-t1.csv", "report-numbers.json"]
+    rows = list(csv.reader(io.StringIO(out["texts"][0])))
+    assert rows[0] == ["model", "role", "MRPC", "TAPACO", "PARAREL"]
+    assert [r[:2] for r in rows[1:]] == [["gemma3-270m", "base"], ["smollm2-135m-instruct", "IFT"]]
+    assert all(re.fullmatch(r"-?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\]", c) for r in rows[1:] for c in r[2:])
+    numbers = json.loads(out["texts"][1])
+    table1 = next(s for s in numbers["sections"] if s["id"] == "table1")
+    assert table1["tables"][0]["rows"] == [r for r in rows[1:]]
+    assert any(f.startswith("gemma3-270m/mrpc/gap/") for f in table1["unit_files"])
+    assert "base_vs_ift" in numbers["summaries"]
+    # e.g. "gemma3-270m (base)layer 2: 0.231 [0.190, 0.270] n=8"
+    assert re.search(r"\((base|IFT)\).*layer \d+: \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] n=\d+", out["hover"]), out["hover"]

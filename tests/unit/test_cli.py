@@ -135,3 +135,62 @@ def test_every_cli_option_has_help() -> None:
     missing = [f"{name} {act.dest}" for name, p in sub.choices.items() for act in p._actions
                if not isinstance(act, argparse._HelpAction) and not act.help]
     assert missing == []
+
+
+def test_top_level_options_and_subcommands_have_help() -> None:
+    import argparse
+
+    from interp.cli import build_parser
+
+    ap = build_parser()
+    assert all(act.help for act in ap._actions if not isinstance(act, argparse._HelpAction))
+    sub = next(a for a in ap._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(c.dest for c in sub._choices_actions if c.help) == sorted(sub.choices)
+
+
+def test_report_keeps_the_title_when_rebuilt(tmp_path, capsys):
+    """The title given once (as `interp demo` gives its own) is kept in the store and reused by
+    `interp report`; --title replaces it."""
+    from interp.report import build_report
+    from interp.report.build import DEFAULT_TITLE, REPORT_SETTINGS
+
+    store = _store_with_a_unit(tmp_path / "res")
+    out = tmp_path / "r.html"
+    assert main(["report", str(store.root), "-o", str(out)]) == 0
+    assert f"<title>{DEFAULT_TITLE}</title>" in out.read_text()  # nothing kept yet: the default
+    build_report(store, tmp_path / "first.html", title="interp demo: my title")
+    assert (store.root / REPORT_SETTINGS).exists()
+    assert main(["report", str(store.root), "-o", str(out)]) == 0
+    assert "<title>interp demo: my title</title>" in out.read_text()
+    assert main(["report", str(store.root), "-o", str(out), "--title", "Another"]) == 0
+    assert "<title>Another</title>" in out.read_text()
+    assert main(["report", str(store.root), "-o", str(out)]) == 0
+    assert "<title>Another</title>" in out.read_text()
+    capsys.readouterr()
+
+
+def test_library_warnings_go_through_logging_once(monkeypatch, caplog, capsys):
+    """A library's warnings are logged (WARNING, logger py.warnings), each distinct message once,
+    not written over the progress bars; the warnings module is restored afterwards."""
+    import logging
+    import warnings
+
+    import interp.cli
+
+    def warn_a_lot(a):
+        for _ in range(3):
+            warnings.warn("`foo` is deprecated", FutureWarning)
+        warnings.warn("something else", UserWarning)
+        return 0
+
+    monkeypatch.setattr(interp.cli, "_cmd_models", warn_a_lot)
+    before = warnings.showwarning
+    with warnings.catch_warnings(), caplog.at_level(logging.WARNING, logger="py.warnings"):
+        warnings.simplefilter("always")
+        assert main(["models"]) == 0
+    logged = [r.getMessage() for r in caplog.records if r.name == "py.warnings"]
+    assert len(logged) == 2 and "FutureWarning: `foo` is deprecated" in logged[0]
+    assert "UserWarning: something else" in logged[1]
+    assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == "py.warnings")
+    assert warnings.showwarning is before
+    assert "deprecated" not in capsys.readouterr().err  # not printed by the warnings module

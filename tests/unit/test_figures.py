@@ -351,3 +351,31 @@ def test_layer_axes_say_what_the_number_is() -> None:
     r = {"model": "m", "layers": [-1, 0], "prompt_index": None, "top": 50, "normed": True,
          "rate": [{"estimate": 0.1, "low": 0.05, "high": 0.2, "n": 4}] * 2}
     assert "-1 = embeddings" in figures.fig2_attribute_rate([r]).layout.xaxis.title.text
+
+
+def test_hover_shows_the_absolute_layer_and_legends_the_role() -> None:
+    from interp.figures import label_roles
+
+    fig = layer_curves([Curve("m", [1, 2], x=[-1, 0], low=[0, 1], high=[2, 3], n=5),
+                        Curve("b", [1, 2, 3], x=[0, 1, 2], name="b: same relation", group="b")],
+                       title="t", yaxis="y", relative_depth=True)
+    line = fig.data[1]
+    assert line.hovertemplate.startswith("m<br>layer %{customdata[3]}: %{y:.3f}")
+    assert [c[3] for c in line.customdata] == ["-1", "0"]  # absolute layers on a relative axis
+    label_roles(fig, {"m": "base", "b": "IFT"})
+    assert [t.name for t in fig.data] == ["m (95% interval)", "m (base)", "b (IFT): same relation"]
+    assert fig.data[1].hovertemplate.startswith("m (base)<br>layer")
+    fig = bar_with_ci([Bar("x", "m [snli]", 0.2, 0.1, 0.3)], title="t", yaxis="y")
+    assert label_roles(fig, {"m": "IFT"}).data[0].name == "m [snli] (IFT)"
+
+
+def test_long_titles_wrap_and_the_dropdown_has_its_own_row() -> None:
+    from interp.figures import wrap_title
+
+    title = "Figures 4 / 6: cos(paraphrases) − cos(non-paraphrases) per layer (consistent predictions)"
+    assert all(len(line) <= 72 for line in wrap_title(title)) and " ".join(wrap_title(title)) == title
+    one = layer_curves(_curves(prompts=("mean",)), title="short", yaxis="y")
+    menu = layer_curves(_curves(), title=title, yaxis="y")
+    assert one.layout.margin.t == 70 and "<br>" not in one.layout.title.text
+    assert menu.layout.title.text.count("<br>") == 1 and menu.layout.margin.t >= 24 + 2 * 22 + 36
+    assert menu.layout.title.yref == "container" and menu.layout.updatemenus[0].yanchor == "bottom"

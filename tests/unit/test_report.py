@@ -540,7 +540,7 @@ def test_fig5_falls_back_to_model_colors(tmp_path: Path) -> None:
     assert report.extraction_classes(report.ReportContext(store))[0] is None
     body = _section(build_report(store, tmp_path / "r.html", strict=True).read_text(), "fig5")
     assert 'data-status="ok"' in body and "Colored by model" in body and "1 IFT model(s) have both" in body
-    assert '"name":"i1 (higher)"' not in body and '"name":"i1"' in body
+    assert '"name":"i1 (higher)"' not in body and '"name":"i1 (IFT)"' in body  # the role in the legend
     store = _store_with_consistency(tmp_path / "r2", {"i1": ("IFT", 0.6), "i2": ("IFT", 0.4)})  # no base
     assert report.extraction_classes(report.ReportContext(store))[0] is None
 
@@ -554,3 +554,44 @@ def test_require_units_and_unwritable_output(tmp_path: Path) -> None:
     with pytest.raises(OSError, match=r"cannot write the report to '.*/f/r\.html'"):
         build_report(tmp_path, tmp_path / "f" / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def _numbers(text: str) -> dict:
+    import json
+
+    m = re.search(r'<script type="application/json" id="report-numbers">(.*?)</script>', text, re.S)
+    return json.loads(m.group(1))
+
+
+def test_tables_downloadable_and_sections_name_their_unit_files(tmp_path: Path) -> None:
+    """Every table has a CSV button whose numbers are embedded once (the page's JSON, by section,
+    with each section's unit files); each section lists the unit files it was built from."""
+    store = synthetic_store(tmp_path / "results", prompts=(0,), analyses=("attributes", "gap"))
+    text = build_report(store, tmp_path / "r.html", strict=True).read_text()
+    numbers = _numbers(text)
+    tables = {t["id"]: t for s in numbers["sections"] for t in s["tables"]}
+    assert text.count('class="csv"') == len(tables) == text.count("</table>")
+    assert all(f'data-table="{tid}"' in text for tid in tables)
+    assert [s["id"] for s in numbers["sections"]] == ["overview", *(s.id for s in report.SECTIONS), "provenance"]
+    t1 = tables["table1-t1"]
+    assert t1["header"] == ["model", "role", "MRPC", "TAPACO", "PARAREL"]
+    assert [r[:2] for r in t1["rows"]] == [["gemma3-270m", "base"], ["smollm2-135m-instruct", "IFT"]]
+    assert t1["rows"][0][2] in _section(text, "table1")  # the cells as shown
+    assert "base_vs_ift" in numbers["summaries"] and numbers["summaries"]["base_vs_ift"]["rows"]
+    files = next(s for s in numbers["sections"] if s["id"] == "table1")["unit_files"]
+    assert len(files) == 12 and "gemma3-270m/mrpc/gap/pall.json" in files  # 2 models x 3 datasets x (p0, pooled)
+    body = _section(text, "table1")
+    assert "built from 12 unit files" in body and "<code>gemma3-270m/mrpc/gap/p0.json</code>" in body
+    assert "built from" not in _section(text, "table7")  # absent: read nothing
+    # the provenance table of the files used is collapsible; the navigation stays on top
+    assert "<details><summary>Result files used (" in text and '<nav id="toc">' in text
+    assert "position:sticky" in text and 'id="download-json"' in text
+
+
+def test_embedded_numbers_are_strict_json_and_cannot_close_the_script(tmp_path: Path) -> None:
+    reg = SectionRegistry([Section("x", "X", lambda ctx: Table(["a</script><b>", "n"], [["x & y", float("nan")],
+                                                                                        ["z", 1.5]]))])
+    text = build_report(tmp_path / "none", tmp_path / "r.html", sections=reg).read_text()
+    assert "a</script><b>" not in text.split('id="report-numbers">')[1]
+    t = next(s for s in _numbers(text)["sections"] if s["id"] == "x")["tables"][0]
+    assert t["header"][0] == "a</script><b>" and t["rows"] == [["x & y", None], ["z", 1.5]]

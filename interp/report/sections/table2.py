@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from interp import figures
 from interp.report.context import ReportContext, role_label
 from interp.report.registry import SECTIONS
-from interp.report.render import Absent, Content, Html, Table, html_table
+from interp.report.render import Absent, Content, Html, Table
 from interp.report.sections._common import (
     main_family, mean_entries, other_families_note, unit_label, with_pooled,
 )
@@ -63,8 +63,8 @@ def table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
     out: list[Content] = [Table(header, rows, note=note), figures.table2(results, colors=ctx.colors)]
     if mmlu:
         lh, lr = figures.mmlu_letters_rows(mmlu)
-        out.append(Html("<details><summary>MMLU: accuracy and predicted-letter distribution per setup</summary>"
-                        + html_table(Table(lh, lr)) + "</details>"))
+        out += [Html("<details><summary>MMLU: accuracy and predicted-letter distribution per setup</summary>"),
+                Table(lh, lr), Html("</details>")]
     return out
 
 
