@@ -7,6 +7,9 @@ units across models, so the report renders them and computes nothing.
 * ``consistency_classes`` — Fig. 5 / 8's coloring: each IFT model's PARAREL consistency against
   its base's (the paper's classes).
 * ``table7`` — Pearson r of extraction rate vs PARAREL consistency across >= 3 IFT models.
+* ``sanity`` — numbers that look wrong by construction (:mod:`interp.sanity`), over every unit.
+* ``examples`` — example PARAREL facts per base/IFT pair, both models' predictions side by side
+  (:mod:`interp.example_facts`).
 
 A model's base is its config's ``base``, else the sweep's only base model (:func:`base_of`).
 """
@@ -441,8 +444,51 @@ def _relations(cfg: Any, units: Mapping[UnitKey, Any]) -> RelationsAcrossModels:
     return RelationsAcrossModels(by_prompt, reason)
 
 
+# ------------------------------------------------------------------- sanity flags, examples
+
+
+def _sanity_inputs(cfg: Any) -> list[UnitKey]:
+    from interp.sweep import model_jobs
+
+    return [k for j in model_jobs(cfg) for k in j.units]
+
+
+def _sanity(cfg: Any, units: Mapping[UnitKey, Any]) -> Any:
+    from interp import registry
+    from interp.sanity import sanity_flags
+
+    return sanity_flags(units, lambda k: registry.analysis(k.dataset, k.analysis).sections)
+
+
+def _examples_inputs(cfg: Any) -> list[UnitKey]:
+    if not _has(cfg, "pararel", "consistency"):
+        return []
+    return [_pooled(m, "pararel", "consistency") for pair in pairs(cfg) for m in pair]
+
+
+def _examples(cfg: Any, units: Mapping[UnitKey, Any]) -> Any:
+    from interp.example_facts import ExampleFacts, pick_examples
+
+    out, skipped = [], []
+    for b, ift in pairs(cfg):
+        got = {m: _payload(units, _pooled(m, "pararel", "consistency")) for m in (b, ift)}
+        if got[b] is None or got[ift] is None:
+            skipped.append(f"{b} → {ift}: no pooled PARAREL consistency for "
+                           + " and ".join(m for m in (b, ift) if got[m] is None))
+            continue
+        by_prompt = {m: {p.get("prompt_index"): p for p in got[m].get("prompts", [])} for m in (b, ift)}
+        shared = [p for p in by_prompt[b] if p in by_prompt[ift]]
+        if not shared:
+            skipped.append(f"{b} → {ift}: no prompt in common")
+            continue
+        out.append(pick_examples(b, ift, by_prompt[b][shared[0]], by_prompt[ift][shared[0]], seed=cfg.seed))
+    return ExampleFacts(tuple(out), tuple(skipped))
+
+
 def _register() -> None:
     from interp.analyses.extraction import CorrelationTable
+    from interp.example_facts import ExampleFacts
+    from interp.sanity import SanityFlags
 
     register(Summary("base_vs_ift", PairedComparisons, _paired_inputs, _paired,
                      sections=("findings", "base_vs_ift")))
@@ -452,6 +498,9 @@ def _register() -> None:
                      dataset="pararel", sections=("fig3",)))
     register(Summary("table7", CorrelationTable, _table7_inputs, _table7, dataset="pararel",
                      sections=("table7",)))
+    register(Summary("sanity", SanityFlags, _sanity_inputs, _sanity, sections=("sanity",)))
+    register(Summary("examples", ExampleFacts, _examples_inputs, _examples, dataset="pararel",
+                     sections=("pararel_examples",)))
 
 
 _register()

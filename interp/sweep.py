@@ -113,10 +113,21 @@ class SweepReport:
 
 def plan(cfg: SweepConfig) -> list[Job]:
     """Every job of the sweep, in execution order: per model (so each loads once) its per-prompt
-    (or per-variant) jobs, then the units pooled over them; last the cross-model summaries. All of
-    it derives from :mod:`interp.registry`."""
+    (or per-variant) jobs, then the units pooled over them (:func:`model_jobs`); last the
+    cross-model summaries. All of it derives from :mod:`interp.registry`."""
     from interp import registry
     from interp.analysis import SWEEP
+
+    jobs = model_jobs(cfg)
+    summaries = tuple(s.key for s in registry.summaries().values() if s.inputs(cfg))
+    if summaries:
+        jobs.append(Job(SWEEP, summaries[0].dataset, "all", "", summaries))
+    return jobs
+
+
+def model_jobs(cfg: SweepConfig) -> list[Job]:
+    """The per-model jobs of :func:`plan` (every job but the cross-model summaries'), in order."""
+    from interp import registry
 
     jobs: list[Job] = []
     for m in cfg.models:
@@ -132,9 +143,6 @@ def plan(cfg: SweepConfig) -> list[Job]:
                            if registry.analysis(dataset, a).pool is not None)
             if pooled:
                 jobs.append(Job(m.label, dataset, "all", "", pooled))
-    summaries = tuple(s.key for s in registry.summaries().values() if s.inputs(cfg))
-    if summaries:
-        jobs.append(Job(SWEEP, summaries[0].dataset, "all", "", summaries))
     return jobs
 
 

@@ -133,6 +133,10 @@ class ParaRelConsistency(Serializable):
     prompt_index: int | None = None
     restrict: bool | None = None
     casing: str | None = None
+    #: per query, the paraphrase with its subject (``"France is located in [Y]."``) and the gold
+    #: object (the report's example facts); empty in results stored before they were kept
+    texts: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
 
     @property
     def n_undefined(self) -> int:
@@ -245,8 +249,23 @@ def pararel_consistency(
         accuracy_micro=float(np.mean(corr)),
         relations=tuple(rel_results), undefined=tuple(undefined), keys=tuple(keys),
         predictions=tuple(preds), correct=tuple(corr), prompt_index=prompt_index,
-        restrict=restrict, casing=casings[0] if casings else None,
+        restrict=restrict, casing=casings[0] if casings else None, texts=query_texts(queries),
+        objects=tuple(str(q.object) for q in queries) if all(hasattr(q, "object") for q in queries) else (),
     )
+
+
+def query_texts(queries: Sequence[Any]) -> tuple[str, ...]:
+    """Each query's paraphrase with its subject, without the prompt around it (``()`` unless every
+    query has a ``pattern`` and a ``subject``).
+
+    >>> from types import SimpleNamespace as Q
+    >>> query_texts([Q(pattern="[X] is located in [Y].", subject="Rome")])
+    ('Rome is located in [Y].',)
+    """
+    if not all(isinstance(getattr(q, "pattern", None), str) and isinstance(getattr(q, "subject", None), str)
+               for q in queries):
+        return ()
+    return tuple(q.pattern.replace("[X]", q.subject) for q in queries)
 
 
 def query_consistent(queries: Sequence[Any], predictions: Sequence[Hashable] | Any) -> list[bool]:

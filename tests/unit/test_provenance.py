@@ -50,11 +50,15 @@ mmlu_subjects = ["astronomy"]
 mmlu_limit = 2
 n_boot = 20
 """
-# models x (pararel, mrpc, mmlu: 2 prompts + pooled), + 2 cross-model summaries (base vs IFT, Fig. 5/8 classes)
+# models x (pararel, mrpc, mmlu: 2 prompts + pooled), + 4 cross-model summaries (base vs IFT, Fig. 5/8 classes,
+# sanity flags, example facts)
 PER_MODEL = (3 * 2 + 3) + (2 + 1) + (2 + 1)
-N_UNITS = 2 * PER_MODEL + 2
+N_UNITS = 2 * PER_MODEL + 4
 #: the cross-model units (interp.summaries): recomputed whenever a unit they read changes
-SUMMARIES = {"_sweep / _all / base_vs_ift / prompt all", "_sweep / pararel / consistency_classes / prompt all"}
+SUMMARIES = {"_sweep / _all / base_vs_ift / prompt all", "_sweep / pararel / consistency_classes / prompt all",
+             "_sweep / _all / sanity / prompt all", "_sweep / pararel / examples / prompt all"}
+#: the summary that reads every unit
+SANITY = "_sweep / _all / sanity / prompt all"
 
 
 def _config(tmp: Path, name: str, data: Path, *edits: tuple[str, str]) -> Path:
@@ -137,7 +141,8 @@ def test_dataset_content_change_recomputes_that_dataset_only(tmp_path, base):
     lines[1] = lines[1].replace("the", "a", 1) if "the" in lines[1] else lines[1].replace(" ", "  ", 1)
     tsv.write_text("".join(lines))
     rep, p = _rerun(tmp_path, base, data=data, name="changed")
-    assert set(rep.computed) == {u for u in _all_units(p) if " / mrpc / " in u} | {"_sweep / _all / base_vs_ift / prompt all"}
+    assert set(rep.computed) == {u for u in _all_units(p) if " / mrpc / " in u} | {
+        "_sweep / _all / base_vs_ift / prompt all", SANITY}
     assert {why for u, why in rep.stale if u not in SUMMARIES} == {"dataset.mrpc content changed (dev.tsv)"}
 
 
@@ -154,10 +159,12 @@ def test_unit_without_provenance_is_stale(tmp_path, base):
     old = UnitKey("tiny-a", "mrpc", "gap", 0)
     store.set_meta(old, "provenance", None)  # as stored before provenance was recorded
     text = format_plan(plan(cfg), store, cfg)
-    assert f"({N_UNITS - 1} stored, 1 stale, 1 to run)" in text.splitlines()[0]
+    # the unit, and the sanity flags that read it (fresh again once the unit is: not recomputed)
+    assert f"({N_UNITS - 2} stored, 2 stale, 2 to run)" in text.splitlines()[0]
     assert f"stale: {NO_PROVENANCE} [gap]" in text
     rep = run(cfg, progress=False)
-    assert rep.computed == [str(old)] and rep.stale == [(str(old), NO_PROVENANCE)]
+    assert rep.computed == [str(old)] and rep.stale[0] == (str(old), NO_PROVENANCE)
+    assert [u for u, _ in rep.stale[1:]] == [SANITY]
     assert "provenance" in store.load(old).meta and "stale" not in store.load(old).meta
 
 

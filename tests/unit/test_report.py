@@ -268,8 +268,8 @@ def test_report_with_results(tmp_path: Path) -> None:
     assert "<td>representation</td><td>post_norm</td><td>sweep config</td>" in text
     # sections in the paper's order
     ids = re.findall(r'<section id="([^"]+)"', text)
-    assert ids == ["findings", "table1", "table2", "table45", "table6", "fig2", "fig3", "fig4", "fig5", "fig8",
-                   "table7", "base_vs_ift", "other"]
+    assert ids == ["findings", "sanity", "table1", "table2", "pararel_relations", "pararel_examples", "table45",
+                   "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "table7", "base_vs_ift", "other"]
     findings = text[text.index('<section id="findings"'):text.index('<section id="table1"')]
     assert "<td>gemma3-270m → smollm2-135m-instruct</td>" in findings
     assert re.search(r"<td>(more consistent|less consistent|no detectable change|higher|lower)</td>", findings)
@@ -281,7 +281,7 @@ def test_report_with_results(tmp_path: Path) -> None:
     # footer: versions and the files used
     assert "Package versions" in text and "transformer-lens" in text
     assert "gemma3-270m/pararel/attributes/pall.json" in text
-    assert "Result files used (9)" in text  # 2 models x (3 prompts + pooled), + the base-vs-IFT summary
+    assert "Result files used (10)" in text  # 2 models x (3 prompts + pooled), + the base-vs-IFT and sanity summaries
 
 
 def test_report_with_every_analysis(tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ Which analysis each section renders is declared by the analyses (``Analysis.sect
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from interp import figures
+from interp import figures, paper_values
 from interp.report.context import BASE, IFT, ReportContext, base_of, role_label
-from interp.report.render import Absent
+from interp.report.render import Absent, Html
 from interp.results import StoredUnit
 
 
@@ -109,3 +110,52 @@ def becel_tasks(ctx: ReportContext) -> dict[str, list[dict]]:
         if u.key.extra:  # the unit without a task pools the tasks (Table 2's means)
             out.setdefault(u.key.model, []).append(u.payload)
     return out
+
+
+def paper_model(ctx: ReportContext, label: str) -> str | None:
+    """The paper's model id of a table row's model (:func:`interp.paper_values.match` on its label
+    and spec), or ``None``."""
+    model = label.split(" [")[0]
+    spec = next((m.spec for m in ctx.models if m.label == model), None)
+    return paper_values.match(model, spec)
+
+
+def add_paper_column(ctx: ReportContext, header: list[str], rows: list[list[str]],
+                     cell: Callable[[str | None, Sequence[str]], str]) -> str:
+    """Append the column "paper" (the paper's own values of the row's model, ``cell(paper id,
+    row)``, "–" where it has none) when at least one row's model is one of the paper's; return the
+    note naming the source ("" when no column was added)."""
+    cells = [cell(paper_model(ctx, row[0]), row) for row in rows]
+    if not any(cells):
+        return ""
+    header.append("paper")
+    for row, c in zip(rows, cells):
+        row.append(c or "–")
+    return (f" “paper”: the values the paper prints for the same model ({paper_values.citation()}; "
+            "interp/paper_values.toml cites each table).")
+
+
+#: the style of a sanity-flag box (inline: the page's stylesheet is the renderer's)
+SANITY_STYLE = "color:#7a0010;background:#fdecee;border-left:4px solid #c62828;padding:.5rem .8rem;margin:.5rem 0"
+
+
+def sanity_badge(ctx: ReportContext, section: str, models: Sequence[str] | None = None) -> Html:
+    """The sanity flags (the stored ``sanity`` summary, :mod:`interp.sanity`) that concern
+    ``section`` (and ``models``), as a visible box above its numbers; empty when none."""
+    flags = ctx.summary("sanity")
+    mine = flags.for_section(section, models) if flags is not None else []
+    if not mine:
+        return Html("")
+    esc = html.escape
+    items = "".join(f"<li><strong>{esc(f.model or 'sweep')}</strong>: {esc(f.what)} — {esc(f.why)}</li>" for f in mine)
+    return Html(f'<div class="sanity" style="{SANITY_STYLE}"><strong>⚠ sanity check</strong>: {len(mine)} number(s) '
+                f'below look wrong by construction (all flags: <a href="#sanity">Sanity checks</a>)<ul>{items}</ul></div>')
+
+
+def filter_box(placeholder: str) -> Html:
+    """A search box that hides the rows of the table right after it that do not contain its text."""
+    js = ("var q=this.value.toLowerCase();this.nextElementSibling.querySelectorAll('tbody tr').forEach("
+          "function(r){r.style.display=r.textContent.toLowerCase().indexOf(q)<0?'none':''})")
+    return Html(f'<input type="search" class="row-filter" placeholder="{html.escape(placeholder)}" '
+                f'aria-label="{html.escape(placeholder)}" style="width:min(30rem,100%);margin:.3rem 0" '
+                f'oninput="{html.escape(js)}">')

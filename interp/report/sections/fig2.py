@@ -9,7 +9,7 @@ from interp.figures import fmt_interval
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
 from interp.report.render import Absent, Content, Table
-from interp.report.sections._common import entries_or_absent, lens_name, role_of
+from interp.report.sections._common import entries_or_absent, lens_name, role_of, sanity_badge
 
 
 @SECTIONS.register("fig2", "Figure 2: subject-attribute rate per layer", order=40)
@@ -33,4 +33,4 @@ def _fig2(ctx: ReportContext) -> Content:
     table = Table(["model", "role", "prompt", f"peak layer: {figures.layer_label(embeddings=embeddings)}",
                    "rate at peak [95% CI]", "items (relation, subject)",
                    "subjects without snippets (excluded)", "lens"], rows)
-    return [fig, table]
+    return [sanity_badge(ctx, "fig2"), fig, table]

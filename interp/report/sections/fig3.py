@@ -7,7 +7,7 @@ from interp import figures
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
 from interp.report.render import Absent, Content, Table
-from interp.report.sections._common import entries_or_absent, role_of
+from interp.report.sections._common import entries_or_absent, role_of, sanity_badge
 
 
 @SECTIONS.register("fig3", "Figure 3: cosine of same-relation vs different-relation queries per layer", order=50)
@@ -30,4 +30,4 @@ def _fig3(ctx: ReportContext) -> Content:
     table = Table(["model", "role", "prompt", "relation layers (same − different grows fastest): "
                    + figures.layer_label(embeddings=embeddings), "relations used", "relations excluded"], rows,
                   note=note)
-    return [fig, table]
+    return [sanity_badge(ctx, "fig3"), fig, table]

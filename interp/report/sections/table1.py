@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from interp import figures
+from interp import figures, paper_values
 from interp.report.context import ReportContext
 from interp.report.registry import SECTIONS
 from interp.report.render import Absent, Content, Table
 from interp.report.sections._common import (
-    main_family, mean_entries, needs, other_families_note, role_of, with_pooled,
+    add_paper_column, main_family, mean_entries, needs, other_families_note, role_of, sanity_badge, with_pooled,
 )
 
 
@@ -37,13 +37,14 @@ def table1_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
     header.insert(1, "role")
     for row in rows:
         row.insert(1, role_of(ctx, row[0]))
+    paper_note = add_paper_column(ctx, header, rows, lambda m, _: paper_values.gap_cell(m))
     names = {"post_norm": "after the final norm (HF's last hidden state)", "pre_norm": "before the final norm",
              "encoder_mean": "the encoder's final-normed output, mean-pooled (encoder-decoder option)"}
     rep = "; ".join(names.get(r, r) for r in sorted(reps))
     table = Table(header, rows, note=f"Mean over prompts, 95% bootstrap interval. Representation: the last token's "
                                      f"outermost representation {rep} (an encoder-decoder's last token: the decoder's "
-                                     f"first position).{extra_note}")
-    return [table, figures.table1(per_prompt, colors=ctx.colors)]
+                                     f"first position).{paper_note}{extra_note}")
+    return [sanity_badge(ctx, "table1", models), table, figures.table1(per_prompt, colors=ctx.colors)]
 
 
 @SECTIONS.register("table1", "Table 1: cos(paraphrases) − cos(non-paraphrases), outermost representation", order=10)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from interp import figures
+from interp import figures, paper_values
 from interp.report.context import ReportContext, role_label
 from interp.report.registry import SECTIONS
 from interp.report.render import Absent, Content, Html, Table
 from interp.report.sections._common import (
-    main_family, mean_entries, other_families_note, unit_label, with_pooled,
+    add_paper_column, main_family, mean_entries, other_families_note, sanity_badge, unit_label, with_pooled,
 )
 
 
@@ -44,6 +44,7 @@ def table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
     header.insert(1, "role")
     for row in rows:
         row.insert(1, role_label(ctx.role(row[0])))
+    paper_note = add_paper_column(ctx, header, rows, lambda m, _: paper_values.consistency_cell(m))
     note = ("Percent, 95% bootstrap intervals. MMLU: mean over 3 instructions × 3 answer orderings; spread (the "
             "paper's, App. C.1) = max − min over instructions of the accuracy averaged over orderings. A max − min of "
             "noisy accuracies exceeds zero even when the instruction does not matter: “no-effect” is the spread "
@@ -59,8 +60,9 @@ def table2_for(ctx: ReportContext, models: Sequence[str] | None, what: str = "Ta
                  + " (probe = logistic regression on frozen last-token features; the paper fine-tunes).")
     if notes:
         note += " " + "; ".join(notes) + "."
-    note += extra_note
-    out: list[Content] = [Table(header, rows, note=note), figures.table2(results, colors=ctx.colors)]
+    note += paper_note + extra_note
+    out: list[Content] = [sanity_badge(ctx, "table2", models), Table(header, rows, note=note),
+                          figures.table2(results, colors=ctx.colors)]
     if mmlu:
         lh, lr = figures.mmlu_letters_rows(mmlu)
         out += [Html("<details><summary>MMLU: accuracy and predicted-letter distribution per setup</summary>"),
