@@ -30,9 +30,10 @@ def test_sweep_then_report(tmp_path, demo_data, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text(CONFIG.format(out=tmp_path / "res", data=demo_data))
     assert main(["sweep", str(cfg), "--dry-run"]) == 0
-    assert "plan: 4 jobs, 4 units (0 stored, 4 to run)" in capsys.readouterr().out
+    # mrpc's 3 per-prompt jobs and its pooled one, and the sanity flags over every unit
+    assert "plan: 5 jobs, 5 units (0 stored, 5 to run)" in capsys.readouterr().out
     assert main(["sweep", str(cfg)]) == 0
-    assert "4 units computed, 0 already stored, 0 failed" in capsys.readouterr().out
+    assert "5 units computed, 0 already stored, 0 failed" in capsys.readouterr().out
     out = tmp_path / "r.html"
     assert main(["report", str(tmp_path / "res"), "-o", str(out), "--note", "hello"]) == 0
     html = out.read_text()

@@ -83,9 +83,9 @@ def test_an_analysis_added_in_one_module_runs_end_to_end(tmp_path, demo_data, fi
     p.write_text(CONFIG.format(out=tmp_path / "out", data=demo_data))
     cfg = load_config(p)  # "final_norm" is a valid analysis name once registered
     assert [(j.prompt, [u.analysis for u in j.units]) for j in plan(cfg)] == [
-        (0, ["final_norm"]), (1, ["final_norm"]), ("all", ["final_norm"])]
+        (0, ["final_norm"]), (1, ["final_norm"]), ("all", ["final_norm"]), ("all", ["sanity"])]
     rep = run(cfg, progress=False)
-    assert rep.failed == [] and len(rep.computed) == 3, rep.summary()
+    assert rep.failed == [] and len(rep.computed) == 4, rep.summary()  # + the sanity flags over every unit
 
     store = ResultStore(cfg.output)
     per = [store.result(UnitKey("tiny", "mrpc", "final_norm", q)) for q in (0, 1)]

@@ -579,9 +579,10 @@ def test_tables_downloadable_and_sections_name_their_unit_files(tmp_path: Path) 
     assert t1["rows"][0][2] in _section(text, "table1")  # the cells as shown
     assert "base_vs_ift" in numbers["summaries"] and numbers["summaries"]["base_vs_ift"]["rows"]
     files = next(s for s in numbers["sections"] if s["id"] == "table1")["unit_files"]
-    assert len(files) == 12 and "gemma3-270m/mrpc/gap/pall.json" in files  # 2 models x 3 datasets x (p0, pooled)
+    # 2 models x 3 datasets x (p0, pooled), + the sanity flags it shows
+    assert len(files) == 13 and "gemma3-270m/mrpc/gap/pall.json" in files and "_sweep/_all/sanity/pall.json" in files
     body = _section(text, "table1")
-    assert "built from 12 unit files" in body and "<code>gemma3-270m/mrpc/gap/p0.json</code>" in body
+    assert "built from 13 unit files" in body and "<code>gemma3-270m/mrpc/gap/p0.json</code>" in body
     assert "built from" not in _section(text, "table7")  # absent: read nothing
     # the provenance table of the files used is collapsible; the navigation stays on top
     assert "<details><summary>Result files used (" in text and '<nav id="toc">' in text
