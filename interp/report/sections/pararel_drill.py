@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interp.figures import fmt_num
-from interp.report.context import ReportContext
+from interp.report.context import ReportContext, role_label
 from interp.report.registry import SECTIONS
 from interp.report.render import Absent, Content, Html, Table, html_table
 from interp.report.sections._common import filter_box, mean_entries, needs, with_pooled
@@ -41,7 +41,7 @@ def _relations(ctx: ReportContext) -> Content:
     per_model = {label: relation_results(d)
                  for label, d in mean_entries(with_pooled(ctx.units(analysis="consistency", dataset="pararel"))).items()}
     rels = list(dict.fromkeys(r for res in per_model.values() for r in res))
-    header = ["relation", "facts", "patterns"] + [f"{m} ({ctx.role(m)}): acc. / cons." for m in per_model]
+    header = ["relation", "facts", "patterns"] + [f"{m} ({role_label(ctx.role(m))}): acc. / cons." for m in per_model]
     rows = []
     for rel in rels:
         n = next((res[rel][2:] for res in per_model.values() if rel in res), (0, 0))
