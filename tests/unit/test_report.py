@@ -292,6 +292,13 @@ def test_report_with_every_analysis(tmp_path: Path) -> None:
         start = text.index(f'<section id="{sid}"')
         return text[start:text.index("</section>", start)]
 
+    # the findings' mechanism table: each model's peaks, read from its pooled units
+    from interp.analyses.attributes import AttributeRates
+
+    findings = section("findings")
+    assert "Mechanism: where the models retrieve attributes" in findings
+    layer, rate = AttributeRates.from_dict(store.load(UnitKey("gemma3-270m", "pararel", "attributes", "all")).payload).peak
+    assert f"<td>gemma3-270m</td><td>base</td><td>layer {layer}: {figures.fmt_num(rate)}</td>" in findings
     for sid, n_figs in (("table1", 1), ("fig2", 1), ("fig3", 1), ("fig4", 2), ("fig5", 1), ("fig8", 1)):
         body = section(sid)
         assert 'data-status="ok"' in body, sid
