@@ -184,7 +184,8 @@ def fig3_relations(
             curves.append(Curve("mean over models", mean, x=x, prompt=prompt_label(p),
                                 low=[a - b for a, b in zip(mean, std)], high=[a + b for a, b in zip(mean, std)],
                                 name=f"mean ± std over models: {what}", group="mean over models", dash=dash,
-                                color="#555555"))
+                                color="#555555", band_is_ci=False,
+                                text=[f"± {fmt_num(v)} sd over {k} models" for v, k in zip(std, mc.n_models)]))
     return layer_curves(curves, title="Figure 3: cosine of query pairs, same vs different relation",
                         yaxis="cosine similarity", relative_depth=rel, colors=colors,
                         xaxis=layer_axis_title(RESID_AT, embeddings=embeddings, relative=rel))

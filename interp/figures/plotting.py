@@ -268,7 +268,7 @@ class Curve:
     ``low`` / ``high`` draw a band; ``n`` (one count or one per point) and ``text`` (one string per
     point) are shown on hover; ``name`` is the legend label (default: the model); ``group`` is the
     legend group toggled together (default: the label); ``color`` / ``dash`` override the style
-    (default color: per ``group``).
+    (default color: per ``group``); ``band_is_ci=False`` for a band that is not an interval.
     """
 
     model: str
@@ -283,6 +283,9 @@ class Curve:
     color: str | None = None
     dash: str | None = None
     text: Sequence[str] | None = None
+    #: whether the band is an interval (hover "[low, high]"); False for a spread such as ± sd, which
+    #: ``text`` then states
+    band_is_ci: bool = True
 
     @property
     def label(self) -> str:
@@ -375,7 +378,7 @@ def layer_curves(
         counts = c.n if not isinstance(c.n, (int, type(None))) else [c.n] * len(y)
         texts = list(c.text) if c.text is not None else [""] * len(y)
         hover = f"{c.label}<br>layer %{{customdata[3]}}: %{{y:.3f}}"  # the absolute layer, also on a relative axis
-        if has_band:
+        if has_band and c.band_is_ci:
             hover += " [%{customdata[0]:.3f}, %{customdata[1]:.3f}]"
         if c.n is not None:
             hover += " n=%{customdata[2]}"
