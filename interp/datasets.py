@@ -69,7 +69,8 @@ def _becel_load(cfg: Any, path: str | None) -> str | None:
 
 register(Dataset("pararel", _pararel_load, _pararel_prepare,
                  limits=("pararel_relations", "pararel_max_facts", "pararel_restrict_candidates",
-                         "pararel_casing", "pararel_fact_selection", "relation_max_pairs")))
+                         "pararel_casing", "pararel_fact_selection", "relation_max_pairs",
+                         "knockout_max_queries", "knockout_max_windows")))
 register(Dataset("mrpc", _mrpc_load, _sentences_prepare, limits=("mrpc_split", "mrpc_max_pairs")))
 register(Dataset("tapaco", _tapaco_load, _sentences_prepare, limits=("tapaco_max_sets",)))
 register(Dataset("mmlu", _mmlu_load, None, limits=("mmlu_split", "mmlu_subjects", "mmlu_limit")))
