@@ -10,3 +10,4 @@ from __future__ import annotations
 from interp.report.sections import (  # noqa: F401  (imported to register the sections)
     base_vs_ift, extraction, fig2, fig3, fig4, findings, other, table1, table2, table6, table7, table45,
 )
+from interp.report.sections import knockout  # noqa: F401,E402  (attention knockout)
