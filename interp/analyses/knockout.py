@@ -32,7 +32,7 @@ Example:
     ...                         ["P1|0", "P1|0"], ["P1", "P1"], correct=[True, False],
     ...                         consistent=[True, True], n_boot=100)
     >>> r.curve("subject").mean, sorted(r.curves)
-    ((0.0, 0.0), ['all', 'consistent', 'correct', 'incorrect', 'inconsistent'])
+    ((0.0, 0.0), ['all', 'consistent', 'correct', 'inconsistent', 'incorrect'])
 """
 
 from __future__ import annotations
