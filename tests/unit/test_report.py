@@ -268,7 +268,7 @@ def test_report_with_results(tmp_path: Path) -> None:
     assert "<td>representation</td><td>post_norm</td><td>sweep config</td>" in text
     # sections in the paper's order
     ids = re.findall(r'<section id="([^"]+)"', text)
-    assert ids == ["findings", "table1", "table2", "table45", "table6", "fig2", "fig3", "fig4", "fig5", "fig8",
+    assert ids == ["findings", "table1", "table2", "table45", "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "knockout",
                    "table7", "base_vs_ift", "other"]
     findings = text[text.index('<section id="findings"'):text.index('<section id="table1"')]
     assert "<td>gemma3-270m → smollm2-135m-instruct</td>" in findings
