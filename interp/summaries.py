@@ -481,12 +481,12 @@ class KnockoutRow(Serializable):
     depth: float
     base_layer: int
     ift_layer: int
+    n: int
     base_value: float
     ift_value: float
     diff: Interval
     p_value: float
     q_value: float
-    n: int
 
 
 @dataclass(frozen=True)
