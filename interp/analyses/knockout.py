@@ -301,7 +301,7 @@ def _register() -> None:
     from interp.analysis import Analysis, Needs
     from interp.registry import register
 
-    register(Analysis("knockout", ("pararel",), Knockouts, _unit, needs=Needs(logits=("last",)),
+    register(Analysis("knockout", ("pararel",), Knockouts, _unit, needs=Needs(),
                       requires=("consistency",),
                       pool=lambda rs, job: pool_knockouts(rs, n_boot=job.n_boot, seed=job.seed),
                       sections=("knockout",)))
