@@ -144,6 +144,8 @@ class Analysis(Generic[R, P]):
         pool: ``(results, job)`` -> the unit pooled over prompts (``prompt="all"``), or ``None``.
         pooled_result: the pooled unit's class (default ``result``).
         options: ``[sweep]`` options that change its numbers (provenance).
+        limits: ``[limits]`` keys of its own that change its numbers (provenance), beyond its
+            dataset's (``Dataset.limits``, which every analysis of the dataset has).
         bootstrap: its per-prompt unit draws a bootstrap (``n_boot`` is in its provenance);
             its pooled unit always does.
         sections: the report sections that render it.
@@ -158,6 +160,7 @@ class Analysis(Generic[R, P]):
     pool: Callable[[Sequence[R], "JobInputs"], P] | None = None
     pooled_result: type[P] | None = None
     options: tuple[str, ...] = ()
+    limits: tuple[str, ...] = ()
     bootstrap: bool = True
     sections: tuple[str, ...] = ()
 

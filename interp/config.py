@@ -134,6 +134,10 @@ class Limits:
     #: RTE/MRPC/WiC symmetric pairs are swapped training rows: at most this share of the training
     #: split is held out (never trained on) to evaluate them; in (0, 1)
     becel_symmetric_max_share: float = 0.2
+    #: attention knockout (interp.analyses.knockout): at most this many PARAREL queries per prompt
+    #: (whole items, round-robin over relations, seeded) and window centres per model
+    knockout_max_queries: int | None = None
+    knockout_max_windows: int | None = None
     n_boot: int = 1000
 
 
@@ -246,6 +250,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "becel_max_train": Rule(min=1, none=_ALL),
         "becel_max_eval": Rule(min=1, none=_ALL, example=200),
         "becel_symmetric_max_share": Rule(min=0, max=1, open=True),
+        "knockout_max_queries": Rule(min=1, none=_ALL, example=12),
+        "knockout_max_windows": Rule(min=1, none="every layer", example=6),
         "n_boot": Rule(min=1, what="a positive integer (bootstrap resamples; at least 100 for a "
                        "usable interval)"),
     },

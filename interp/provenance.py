@@ -15,7 +15,8 @@ Which components a unit has (from the declarations in :mod:`interp.registry`, no
   ``model.is_chat``, ``dtype`` (the effective one), ``seed``, ``dataset.<its dataset>`` (the sha256
   of the files its path points to; a ``"download"`` dataset hashes its cache) and
   ``versions.<p>`` for :data:`PACKAGES`;
-* the ``[limits]`` keys of its dataset (:func:`limit_keys`: ``Dataset.limits``), and ``n_boot``
+* the ``[limits]`` keys of its dataset (:func:`limit_keys`: ``Dataset.limits``) and of its analysis
+  (``Analysis.limits``, e.g. the knockout's query cap touches no other analysis), and ``n_boot``
   where a bootstrap is drawn (``Analysis.bootstrap``; every pooled unit);
 * the sweep options its analysis declares (``Analysis.options``: ``representation``, ``lens``);
 * for a pooled unit (prompt ``"all"``), the prompts (or, for BECEL, the tasks) it pools;
@@ -71,6 +72,16 @@ def _draws_bootstrap(key: UnitKey) -> bool:
         return registry.analysis(key.dataset, key.analysis).bootstrap
     except KeyError:
         return True
+
+
+def _own_limits(analysis: str, dataset: str) -> tuple[str, ...]:
+    """The ``[limits]`` keys of the analysis itself (``Analysis.limits``)."""
+    from interp import registry
+
+    try:
+        return registry.analysis(dataset, analysis).limits
+    except KeyError:
+        return ()
 
 
 def _options(analysis: str, dataset: str) -> tuple[str, ...]:
@@ -219,7 +230,7 @@ class Provenance:
             "seed": cfg.seed,
             f"dataset.{key.dataset}": sha256_json(files)[:_DIGEST_LEN] if files else "absent",
         }
-        for name in limit_keys(key.dataset):
+        for name in (*limit_keys(key.dataset), *_own_limits(key.analysis, key.dataset)):
             if name == "n_boot" and not _draws_bootstrap(key):
                 continue
             value = getattr(lim, name)

@@ -464,3 +464,42 @@ def mmlu_letters_rows(results: Mapping[str, Any]) -> tuple[list[str], list[list[
             rows.append([model, str(s.instruction), str(s.ordering), fmt_interval(s.accuracy)]
                         + [str(c) for c in s.letter_counts] + [fmt_num(s.top_letter_share, 2)])
     return header, rows
+
+
+#: the knockout figure's colors (one per blocked set) and line styles (one per split)
+KNOCKOUT_COLORS = {"subject": PALETTE[0], "non_subject": PALETTE[1], "last": PALETTE[2]}
+KNOCKOUT_DASH = {"all": "solid", "consistent": "solid", "inconsistent": "dash", "correct": "solid",
+                 "incorrect": "dot"}
+
+
+def knockout_curves(results: Sequence[Any], *, model: str, prompts: Sequence[Any] | None = None,
+                    splits: Sequence[str] = ("consistent", "inconsistent")) -> go.Figure:
+    """Attention knockout in Geva et al.'s style (their Fig. 7) for one model: the mean relative
+    drop in p(o*) (%) against the centre layer of the blocked window, one color per blocked set
+    (subject / non-subject / last → last), one line style per split (consistent solid, inconsistent
+    dashed), 95% bands, a prompt dropdown (``prompts``: one label per result; "mean" = pooled).
+
+    Example:
+        >>> fig = knockout_curves([r], model="m")  # doctest: +SKIP
+    """
+    from interp.analyses.knockout import SET_LABELS, SETS
+
+    prompts = list(prompts) if prompts is not None else [MEAN] * len(results)
+    curves, k = [], None
+    for res, p in zip(results, prompts):
+        d = as_dict(res)
+        k = d["k"]
+        for split in splits:
+            for s in SETS:
+                c = d["curves"].get(split, {}).get(s)
+                if c is None:
+                    continue
+                pct = lambda v: [100 * to_float(x) for x in v]  # noqa: E731
+                curves.append(Curve(model, pct(c["mean"]), x=list(d["centres"]), prompt=prompt_label(p),
+                                    low=pct(c["low"]), high=pct(c["high"]), n=c["n"],
+                                    name=f"{SET_LABELS[s]} ({split}, {c['n']} queries)", group=s,
+                                    color=KNOCKOUT_COLORS[s], dash=KNOCKOUT_DASH.get(split)))
+    return layer_curves(curves, title=f"Attention knockout, {model}: relative drop in p(o*) when the last position "
+                                      f"cannot attend to a token set in a window of {k} layers",
+                        yaxis="relative drop in p(o*) (%)",
+                        xaxis=f"centre of the blocked window ({layer_label()})", hline=0.0)

@@ -243,3 +243,14 @@ def test_download_dataset_hashes_its_cache(tmp_path, demo_data, monkeypatch):
     local = replace(cfg, datasets={**cfg.datasets, "mrpc": str(demo_data / "mrpc")})
     assert Provenance(cfg).components(key) == Provenance(local).components(key)
     assert list(Provenance(cfg).record(key)["files"]["mrpc"]) == ["dev.tsv"]
+
+
+def test_an_analysis_own_limits_touch_only_its_units(tmp_path, demo_data):
+    """knockout_max_queries (Analysis.limits of the knockout) never makes another PARAREL unit stale."""
+    cfg = load_config(_config(tmp_path, "x", demo_data))
+    keys = [UnitKey("tiny-a", "pararel", "knockout", 0), UnitKey("tiny-a", "pararel", "extraction", 0)]
+    before = {k: Provenance(cfg).components(k) for k in keys}
+    changed = replace(cfg, limits=replace(cfg.limits, knockout_max_queries=7))
+    after = {k: Provenance(changed).components(k) for k in keys}
+    assert after[keys[1]] == before[keys[1]]
+    assert after[keys[0]]["limits.knockout_max_queries"] == 7 != before[keys[0]].get("limits.knockout_max_queries")

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_registry_lists_the_paper_analyses_in_order() -> None:
     assert registry.names_by_dataset() == {
-        "pararel": ("consistency", "gap", "layer_gap", "relations", "attributes", "extraction"),
+        "pararel": ("consistency", "gap", "layer_gap", "relations", "attributes", "extraction", "knockout"),
         "mrpc": ("gap",), "tapaco": ("gap",), "mmlu": ("spread",), "becel": ("consistency",)}
     assert set(registry.summaries()) == {"base_vs_ift", "consistency_classes", "examples", "relations_across_models",
-                                            "sanity", "table7"}
+                                            "sanity", "table7", "knockout_base_vs_ift"}
     assert registry.analysis("pararel", "extraction").requires == ("consistency",)
     with pytest.raises(KeyError, match="no analysis 'nope' on dataset 'mrpc'"):
         registry.analysis("mrpc", "nope")

@@ -269,7 +269,7 @@ def test_report_with_results(tmp_path: Path) -> None:
     # sections in the paper's order
     ids = re.findall(r'<section id="([^"]+)"', text)
     assert ids == ["findings", "sanity", "table1", "table2", "pararel_relations", "pararel_examples", "table45",
-                   "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "table7", "base_vs_ift", "other"]
+                   "table6", "fig2", "fig3", "fig4", "fig5", "fig8", "knockout", "table7", "base_vs_ift", "other"]
     findings = text[text.index('<section id="findings"'):text.index('<section id="table1"')]
     assert "<td>gemma3-270m → smollm2-135m-instruct</td>" in findings
     assert re.search(r"<td>(more consistent|less consistent|no detectable change|higher|lower)</td>", findings)

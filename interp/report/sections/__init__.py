@@ -12,3 +12,4 @@ from interp.report.sections import (  # noqa: F401  (imported to register the se
     base_vs_ift, extraction, fig2, fig3, fig4, findings, other, pararel_drill, sanity, table1, table2, table6, table7,
     table45,
 )
+from interp.report.sections import knockout  # noqa: F401,E402  (attention knockout)

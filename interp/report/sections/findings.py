@@ -38,12 +38,15 @@ def mechanism_table(ctx: ReportContext) -> Table | None:
         rows.append(cells)
     if not rows:
         return None
+    ko = ctx.summary("knockout_base_vs_ift")
     t7 = ctx.summary("table7")
     note = ("Peaks of the curves below (pooled over prompts; layers as in their figures). Table 7 (extraction rate "
             "vs PARAREL consistency across IFT models): "
             + ("not computed (needs ≥ 3 IFT models)." if t7 is None else f"{t7.reason}." if t7.reason else
                f"{len(t7.significant)} of {t7.n_tests} (block, layer) correlations significant after "
                f"Benjamini–Hochberg (q ≤ {t7.alpha})."))
+    if ko is not None and ko.findings:
+        note += " Attention knockout (causal): " + " ".join(ko.findings)
     return Table(["model", "role", "Fig. 2 attribute-rate peak", "Fig. 5 MHSA extraction peak",
                   "Fig. 8 MLP extraction peak"], rows, caption="Mechanism: where the models retrieve attributes",
                  note=note)
