@@ -15,6 +15,7 @@ layer plus the final logits there; ``run_with_cache`` keeps every hook at every 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
@@ -136,19 +137,51 @@ def bench(spec: str, n_prompts: int, n_tokens: int, batch_size: int, repeats: in
           f"peak memory {m_cache / max(m_plain, 1):5.2f}x")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_parser(doc: str, *ints: tuple[str, int, str]) -> argparse.ArgumentParser:
+    """A parser with the options the model benchmarks share: --models (both offline models),
+    --batch-size, --repeats, --threads; and integer options ``(flag, default, help)``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for flag, default, help_ in ints:
+        ap.add_argument(flag, type=int, default=default, help=help_)
     ap.add_argument("--models", nargs="+", default=["smollm2-135m-instruct", "gemma3-270m"])
-    ap.add_argument("--n-prompts", type=int, default=64)
-    ap.add_argument("--n-tokens", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    a = ap.parse_args()
+    return ap
+
+
+def start(a: argparse.Namespace, script: str) -> None:
+    """Apply ``--threads`` and print the run's header (versions, threads, load)."""
     if a.threads:
         torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"{Path(__file__).name}: medians of {a.repeats} runs after a warm-up")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.2f}; {Path(script).name}: medians of {a.repeats} runs after a "
+          "warm-up")
+
+
+def run_all(ap: argparse.ArgumentParser, bench_one: Callable[[str, argparse.Namespace], None],
+            script: str) -> None:
+    """Parse the options, apply them and run ``bench_one(spec, options)`` for each model."""
+    a = ap.parse_args()
+    start(a, script)
+    for spec in a.models:
+        bench_one(spec, a)
+
+
+def print_ratio(title: str, slow: str, t_slow: float, fast: str, t_fast: float, note: str) -> None:
+    """Print a title, two timings and their ratio (``slow / fast``), with a note on the results."""
+    print(f"\n{title}")
+    print(f"  {slow:<30} {t_slow:8.3f} s")
+    print(f"  {fast:<30} {t_fast:8.3f} s")
+    print(f"  ratio                          {t_slow / t_fast:8.2f}x   ({note})")
+
+
+def main() -> None:
+    ap = common_parser(__doc__)
+    ap.add_argument("--n-prompts", type=int, default=64)
+    ap.add_argument("--n-tokens", type=int, default=20)
+    a = ap.parse_args()
+    start(a, __file__)
     for spec in a.models:
         bench(spec, a.n_prompts, a.n_tokens, a.batch_size, a.repeats)
 

@@ -9,11 +9,14 @@ analysis (Fig. 5/8) projects with ``lens.argmax``. Prints the wall time of
 * the pruned argmax (``method="auto"``, which picks ``"pruned"`` on a big vocabulary): its first
   call, which also builds the cached bfloat16 unembedding, and later calls (median),
 
-their ratio, and whether the token ids are identical (they must be).
+their ratio, and whether the token ids are identical (they must be). With ``--top K`` it times the
+attribute rate's (Fig. 2) projection instead: the top ``K`` ids of every layer's residual stream
+(``lens.top_k``, which the attribute rate used before, vs ``lens.top_ids``, full and pruned).
 
     python benchmarks/lens.py                              # Gemma-3-270M, 64 queries x 36 vectors
     python benchmarks/lens.py --queries 468 --threads 2    # the demo's size: 468 x 36 vectors
     python benchmarks/lens.py --model smollm2-135m-instruct --normed
+    python benchmarks/lens.py --top 500 --chunk-size 128   # the attribute rate's top 500
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=256, help="rows per chunk (extraction: 256)")
     ap.add_argument("--repeats", type=int, default=2, help="timed calls of each after the first")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--top", type=int, default=0,
+                    help="time the top TOP ids of the residual stream (the attribute rate's)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -62,21 +67,29 @@ def main() -> None:
         facts *= 2
     qs = qs[:a.queries]
     t0 = time.perf_counter()
-    acts = capture(model, [q.prompt for q in qs], keep=("attn_out", "mlp_out"), logits=False,
-                   progress=False)
+    acts = capture(model, [q.prompt for q in qs], keep=("attn_out", "mlp_out", "resid"),
+                   logits=False, progress=False)
     t_cap = time.perf_counter() - t0
     x = torch.cat([acts.attn_out, acts.mlp_out], dim=1)  # [n, 2 n_layers, d_model]
+    if a.top:
+        x = acts.resid[:, 1:]  # [n, n_layers, d_model], as the attribute rate projects it
     pruned_applies = lens._prunable_unembedding(model)[0] is not None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {model.name}: vocabulary "
-          f"{model.d_vocab:,}, d_model {model.d_model}; inputs: real attn_out + mlp_out of "
+          f"{model.d_vocab:,}, d_model {model.d_model}; inputs: real "
+          f"{'resid (top ' + str(a.top) + ')' if a.top else 'attn_out + mlp_out'} of "
           f"{len(qs)} PARAREL queries ({x.shape[0]} x {x.shape[1]} = {x.shape[0] * x.shape[1]:,} "
           f"vectors, captured in {t_cap:.1f} s); normed={a.normed}, chunk_size {a.chunk_size}; "
           f"pruned path applies: {pruned_applies}")
 
     def full() -> torch.Tensor:
+        if a.top:
+            return lens.top_ids(model, x, a.top, normed=a.normed, chunk_size=a.chunk_size,
+                                method="full")
         return lens.argmax(model, x, normed=a.normed, chunk_size=a.chunk_size, method="full")
 
     def fast() -> torch.Tensor:
+        if a.top:
+            return lens.top_ids(model, x, a.top, normed=a.normed, chunk_size=a.chunk_size)
         return lens.argmax(model, x, normed=a.normed, chunk_size=a.chunk_size)
 
     t0 = time.perf_counter()
@@ -85,17 +98,24 @@ def main() -> None:
     new, t_new = timed(fast, a.repeats)
     old, t_old = timed(full, a.repeats)
     same = torch.equal(old, new) and torch.equal(old, new_first)
+    if a.top:  # the attribute rate's projection before top_ids: every logit, torch.topk's order
+        before, t_before = timed(lambda: lens.top_k(model, x, k=a.top, normed=a.normed,
+                                                    chunk_size=a.chunk_size, decode=False).ids, 1)
+        print(f"  lens.top_k (ids, probabilities: the attribute rate before) {t_before[0]:8.2f} s; "
+              f"/ pruned top_ids: {t_before[0] / statistics.median(t_new):.2f}x; same ids in the "
+              f"same order: {torch.equal(before, new)}")
     t_o, t_n = statistics.median(t_old), statistics.median(t_new)
     flop = 2 * x.shape[0] * x.shape[1] * model.d_model * model.d_vocab
-    print(f"  full float32 matmul argmax   {t_o:8.2f} s  ({flop / t_o / 1e9:6.1f} GFLOP/s)   "
+    what = f"top {a.top}" if a.top else "argmax"
+    print(f"  full float32 matmul {what:<8} {t_o:8.2f} s  ({flop / t_o / 1e9:6.1f} GFLOP/s)   "
           f"runs: {', '.join(f'{t:.2f}' for t in t_old)}")
-    print(f"  pruned argmax, first call    {t_first:8.2f} s  (includes building the bf16 weights)")
-    print(f"  pruned argmax, later calls   {t_n:8.2f} s   "
+    print(f"  pruned {what:<8}, first call {t_first:8.2f} s  (includes building the bf16 weights)")
+    print(f"  pruned {what:<8}, later calls {t_n:8.2f} s   "
           f"runs: {', '.join(f'{t:.2f}' for t in t_new)}")
     print(f"  full / pruned: {t_o / t_n:.2f}x (first call: {t_o / t_first:.2f}x); identical "
-          f"token ids: {same} ({old.numel():,} argmaxes)")
+          f"token ids: {same} ({old.numel():,} ids)")
     if not same:
-        raise SystemExit("the pruned argmax differs from the full matmul")
+        raise SystemExit(f"the pruned {what} differs from the full matmul")
 
 
 if __name__ == "__main__":

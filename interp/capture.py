@@ -21,9 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import operator
 import warnings
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -290,28 +293,91 @@ def tokenize_prompts(model: Model, prompts: Sequence[str | Sequence[int]]) -> li
     return out
 
 
+#: dtypes whose final norm, unembedding and log-softmax run in float32 (:func:`float32_head`)
+HALF_DTYPES = (torch.bfloat16, torch.float16)
+
+
+@dataclass(frozen=True)
+class _Head32:
+    """float32 copies of a half-precision model's final norm and unembedding."""
+
+    norm: torch.nn.Module
+    unembed: torch.nn.Module
+
+
+_HEAD32: "weakref.WeakKeyDictionary[torch.nn.Module, _Head32]" = weakref.WeakKeyDictionary()
+
+
+def _head32(model: Model) -> _Head32 | None:
+    """The cached float32 head of a half-precision causal model, or ``None`` (float32 models and
+    encoder-decoders use the model's own modules)."""
+    if model.dtype not in HALF_DTYPES or model.is_encoder_decoder:
+        return None
+    norm, lin = model.bridge.ln_final.original_component, model.bridge.unembed.original_component
+    head = _HEAD32.get(lin)
+    if head is None:
+        head = _HEAD32[lin] = _Head32(copy.deepcopy(norm).float().eval(),
+                                      copy.deepcopy(lin).float().eval())
+    return head
+
+
+def _softcap(model: Model, logits: Tensor) -> Tensor:
+    cap = getattr(model.hf_model.config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
 def unembed(model: Model, final: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_vocab"]:
-    """Logits of already final-normed vectors, exactly as the model computes them."""
+    """Logits of already final-normed vectors, exactly as the model computes them (in float32
+    for a bfloat16 / float16 model: :func:`float32_head`)."""
     if model.is_encoder_decoder:
         from interp.seq2seq import unembed as unembed_decoder
 
         return unembed_decoder(model, final)
-    x = final.to(model.device, model.dtype)
-    logits = model.bridge.unembed(x)
-    cap = getattr(model.hf_model.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits
+    head = _head32(model)
+    if head is not None:
+        return _softcap(model, head.unembed(final.to(model.device, torch.float32)))
+    return _softcap(model, model.bridge.unembed(final.to(model.device, model.dtype)))
 
 
 def final_norm(model: Model, resid: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_model"]:
     """The model's final normalisation applied to residual-stream vectors (an
-    encoder-decoder's: the decoder's final norm)."""
+    encoder-decoder's: the decoder's final norm; float32 for a half-precision model)."""
     if model.is_encoder_decoder:
         from interp.seq2seq import final_norm as decoder_final_norm
 
         return decoder_final_norm(model, resid)
+    head = _head32(model)
+    if head is not None:
+        return head.norm(resid.to(model.device, torch.float32))
     return model.bridge.ln_final(resid.to(model.device, model.dtype))
+
+
+@contextmanager
+def float32_head(model: Model) -> Iterator[None]:
+    """Within the block, the Hugging Face model's own forwards of a bfloat16 / float16 model give
+    float32 logits: its final norm and unembedding are recomputed in float32 from the
+    half-precision residual (the half-precision values are discarded). A no-op for float32
+    models. :func:`capture`'s logits (:func:`final_norm`, :func:`unembed`) are float32 always."""
+    head = _head32(model)
+    if head is None:
+        yield
+        return
+    norm, lin = model.bridge.ln_final.original_component, model.bridge.unembed.original_component
+    normed: list[Tensor] = []
+
+    def keep_norm(module: Any, args: tuple, out: Tensor) -> None:
+        normed[:] = [head.norm(args[0].float())]
+
+    def redo_unembed(module: Any, args: tuple, out: Tensor) -> Tensor:
+        x = normed[0]
+        return head.unembed(x[:, x.shape[1] - args[0].shape[1]:] if x.dim() == 3 else x)
+
+    handles = [norm.register_forward_hook(keep_norm), lin.register_forward_hook(redo_unembed)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def capture(

@@ -74,7 +74,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp import kv_cache
-from interp.capture import Activations, capture, check_prompts, tokenize_prompts
+from interp.capture import Activations, capture, check_prompts, float32_head, tokenize_prompts
 from interp.kv_cache import SharedPrefix, pad_left
 from interp.models import Model
 
@@ -311,7 +311,7 @@ def _log_softmax(x: Tensor) -> Tensor:
 
 def joint_logprob(model: Model, joint: list[int], start: int) -> float:
     """``sum_{t >= start} log P(joint[t] | joint[:t])`` from one plain forward."""
-    with torch.inference_mode():  # logits only at the positions that predict joint[start:]
+    with torch.inference_mode(), float32_head(model):  # logits only where joint[start:] is predicted
         logits = model.hf_model(input_ids=torch.tensor([joint], device=model.device),
                                 logits_to_keep=len(joint) - start + 1).logits[0]
     lp = _log_softmax(logits[:-1])
@@ -492,7 +492,7 @@ def score_candidates(
     todo.sort(key=lambda i: len(ids[i]))  # similar lengths share a batch: little padding
     if todo:
         longest = max(len(t) for tab in tables for t in tab.tokens)
-        with torch.inference_mode():
+        with torch.inference_mode(), float32_head(model):  # float32 logits for bf16 models
             if model.is_encoder_decoder:  # encoder once per query, decoder per candidate
                 from interp.seq2seq import Runner as runner_class
             else:

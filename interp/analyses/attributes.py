@@ -263,7 +263,7 @@ def _kept_top_tokens(
     todo = list(range(x.shape[0]))
     k = min(candidates, model.d_vocab)
     while todo:
-        ids = lens.top_k(model, x[todo], k=k, normed=normed, chunk_size=chunk_size, decode=False).ids
+        ids = lens.top_ids(model, x[todo], k, normed=normed, chunk_size=chunk_size)
         new = sorted(set(torch.unique(ids).tolist()) - decoded.keys())
         if new:  # one batched decode per round, never per query; special tokens decode to ""
             decoded.update(zip(new, model.tokenizer.batch_decode([[i] for i in new],

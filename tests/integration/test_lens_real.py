@@ -86,3 +86,15 @@ def test_pruned_argmax_ties_on_real_vocabulary(offline_model, vectors):
     assert torch.equal(res, ref.argmax(-1))
     ties = sum(int((ref[k] == ref[k].max()).sum() > 1) for k in range(len(x)))
     assert ties >= 15  # the constructed rows really tie at the top
+
+
+@pytest.mark.parametrize("normed", [False, True])
+def test_top_ids_identical_to_full_matmul(offline_model, vectors, normed):
+    """The attribute rate's top 500 (and a widened 4,000) of real vectors: the pruned path gives
+    the full float32 matmul's ids in its order (highest first, equal logits by lowest id)."""
+    for k in (500, 4000):
+        full = lens.top_ids(offline_model, vectors, k, normed=normed, method="full")
+        assert torch.equal(lens.top_ids(offline_model, vectors, k, normed=normed, method="pruned"),
+                           full)
+        ref = lens.project(offline_model, vectors[:2], normed=normed)
+        assert torch.equal(full[:2], ref.sort(dim=-1, descending=True, stable=True).indices[..., :k])

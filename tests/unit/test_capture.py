@@ -208,3 +208,21 @@ def test_token_ids_outside_the_vocabulary(tiny):
 
     ok = capture(tiny, [torch.tensor([1, 2, 3]), np.array([1, 2]), [np.int64(1), 2]], keep=())
     assert ok.tokens == [[1, 2, 3], [1, 2], [1, 2]]
+
+
+def test_bfloat16_model_head_runs_in_float32():
+    """A bfloat16 model's final norm, unembedding (capture, lens) and its own forwards' logits
+    (scoring) are float32, from the same bfloat16 residual: identical to each other."""
+    from interp.capture import float32_head
+    from interp.testing import tiny_model
+
+    model = tiny_model("llama", d_model=64, seed=5)
+    model.hf_model.to(torch.bfloat16)
+    prompts = ["The capital of France is", "Rome is the capital of"]
+    acts = capture(model, prompts)
+    assert acts.logits.dtype == torch.float32 and acts.final.dtype == torch.float32
+    with torch.inference_mode(), float32_head(model):
+        own = model.hf_model(input_ids=torch.tensor([model.tokenize(prompts[0])])).logits[0, -1]
+    assert own.dtype == torch.float32 and torch.equal(own, acts.logits[0])
+    lin = model.bridge.unembed.original_component
+    assert not lin._forward_hooks and lin.weight.dtype == torch.bfloat16  # left as it was

@@ -218,3 +218,52 @@ def test_pruned_argmax_property(problem):
     xb = x.double() if b is None else torch.cat([x.double(), torch.ones(len(x), 1)], 1)
     small = torch.isfinite(x).all(1) & (xb.norm(dim=1) * wb.norm(dim=1).max() < 2.0 ** 110)
     assert not full[small].any()
+
+
+# --- top_ids: the k highest logits, highest first, equal logits by lowest id ---------------
+
+
+def _ordered_reference(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Plain reference: a stable sort of every row by descending logit (lowest id first on ties)."""
+    return logits.sort(dim=-1, descending=True, stable=True).indices[..., :k]
+
+
+@needs_bf16
+@pytest.mark.parametrize("normed", [False, True])
+def test_top_ids_equal_the_full_matmul_with_ties(normed):
+    """Exact ties at the top and at the k-th place, near ties, all-tied and non-finite rows: the
+    pruned and full paths give the stable-sorted reference, whatever the chunking."""
+    from interp.testing import tiny_model
+
+    model = tiny_model("llama", chat=False, seed=3)  # its own copy: the weights are edited
+    w = model.bridge.unembed.original_component.weight
+    with torch.no_grad():
+        w[250] = w[40]
+        w[399] = w[40]
+        w[41] = w[7]
+        w[41, 0] = torch.nextafter(w[7, 0], torch.tensor(math.inf))
+        w[300] = w[7]
+    x = torch.stack([w[40].detach() * 3.0, w[7].detach() * 2.0, w[41].detach() * 5.0,
+                     torch.zeros(model.d_model), -w[250].detach(),
+                     torch.full((model.d_model,), math.nan)])
+    x = torch.cat([x, _tiny_vectors(model).reshape(-1, model.d_model)])
+    logits = lens.project(model, x, normed=normed)
+    finite = torch.isfinite(logits).all(-1)
+    for k in (1, 2, 3, 10, 40):
+        ref = _ordered_reference(logits[finite], k)
+        for method in ("pruned", "full"):
+            for chunk in (1, 5, 512):
+                got = lens.top_ids(model, x, k, normed=normed, method=method, chunk_size=chunk)
+                assert got.shape == (len(x), k)
+                assert torch.equal(got[finite], ref), (k, method, chunk)
+                if k == 1:
+                    assert torch.equal(got[:, 0], lens.argmax(model, x, normed=normed))
+
+
+def test_top_ids_arguments(tiny_llama):
+    x = torch.zeros(2, tiny_llama.d_model)
+    with pytest.raises(ValueError, match="method"):
+        lens.top_ids(tiny_llama, x, 3, method="fast")
+    with pytest.raises(ValueError, match="k must be"):
+        lens.top_ids(tiny_llama, x, 0)
+    assert lens.top_ids(tiny_llama, torch.zeros(0, 3, tiny_llama.d_model), 4).shape == (0, 3, 4)
