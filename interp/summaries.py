@@ -630,7 +630,7 @@ def _knockout_finding(rows: Sequence[KnockoutRow], base: str, ift: str, label: s
     return (f"{base} → {ift}: blocking {label} attention around layer {r.base_layer} (base) / {r.ift_layer} (IFT) "
             f"lowers p(o*) by {100 * r.base_value:.1f}% (base) vs {100 * r.ift_value:.1f}% (IFT), "
             f"difference {100 * r.diff.estimate:+.1f} points [{100 * r.diff.low:+.1f}, {100 * r.diff.high:+.1f}], "
-            f"q = {r.q_value:.3g}: {how}.")
+            f"q = {r.q_value:.3g} over {r.n} shared (relation, fact) items: {how}.")
 
 
 register(Summary("knockout_base_vs_ift", KnockoutComparisons, _knockout_inputs, _knockout,
