@@ -22,8 +22,9 @@ Per window: the mean drop over queries with a 95% percentile cluster bootstrap o
 window), for all queries, the ``consistent`` / ``inconsistent`` queries
 (:func:`interp.analyses.consistency.query_consistent`), the ``correct`` / ``incorrect`` ones (the
 consistency result's candidate-restricted predictions), and per relation. ``[limits]
-knockout_max_queries`` keeps whole items, taken round-robin over relations in a seeded order (the
-same items for every model and prompt, so base and IFT are paired); ``knockout_max_windows`` keeps
+knockout_max_queries`` keeps whole items, taken round-robin over relations in a seeded order, up
+to half of them inconsistent items (so both sides of the split have queries), in the same seeded
+order for every model and prompt, so base and IFT share most items (the paired test uses those); ``knockout_max_windows`` keeps
 that many window centres evenly spread over the layers. Pooling concatenates the prompts' queries
 (an item's queries under every prompt share its cluster).
 
@@ -195,29 +196,50 @@ def pool_knockouts(results: Sequence[Knockouts], *, n_boot: int = 1000, seed: in
 # Which queries, which tokens
 
 
-def select_items(queries: Sequence[Any], max_queries: int | None, seed: int = 0) -> list[int]:
+def select_items(queries: Sequence[Any], max_queries: int | None, seed: int = 0,
+                 consistent: Sequence[bool] | None = None) -> list[int]:
     """Indices of the queries kept under ``max_queries``: whole items ``(relation, fact)``, taken
     round-robin over relations (each relation's items in a seeded order) while the total stays
-    within the limit (at least one item); every query when ``None``.
+    within the limit (at least one item); every query when ``None``. With ``consistent`` (per
+    query, :func:`interp.analyses.consistency.query_consistent`) up to half of the limit goes to
+    inconsistent items first, so the consistent / inconsistent split has queries on both sides
+    even when a model is mostly consistent (items are taken in the same seeded order for every
+    model, so base and IFT share most of them).
 
     >>> from types import SimpleNamespace as Q
     >>> qs = [Q(relation=r, fact_index=f) for r in ("P1", "P2") for f in (0, 1) for _ in range(2)]
     >>> sorted(select_items(qs, 4))
     [0, 1, 4, 5]
+    >>> sorted(select_items(qs, 4, consistent=[True] * 6 + [False] * 2))  # P2 fact 1 is inconsistent
+    [0, 1, 6, 7]
     """
     if max_queries is None or max_queries >= len(queries):
         return list(range(len(queries)))
+    if consistent is None:
+        return _round_robin(queries, list(range(len(queries))), max_queries, seed)
+    bad = [i for i, c in enumerate(consistent) if not c]
+    good = [i for i, c in enumerate(consistent) if c]
+    keep = _round_robin(queries, bad, max_queries // 2 if good else max_queries, seed, allow_none=bool(good))
+    rest = _round_robin(queries, good, max_queries - len(keep), seed, allow_none=bool(keep)) if good else []
+    return sorted(keep + rest)
+
+
+def _round_robin(queries: Sequence[Any], among: Sequence[int], limit: int, seed: int,
+                 allow_none: bool = False) -> list[int]:
+    """Whole items of the queries ``among``, round-robin over relations in a seeded order, at most
+    ``limit`` queries (at least one item unless ``allow_none``)."""
     items: dict[str, dict[int, list[int]]] = {}
-    for i, q in enumerate(queries):
+    for i in among:
+        q = queries[i]
         items.setdefault(q.relation, {}).setdefault(q.fact_index, []).append(i)
     rng = np.random.default_rng(seed)
     order = {r: [facts[f] for f in rng.permutation(sorted(facts)).tolist()] for r, facts in items.items()}
     keep: list[int] = []
-    for rank in range(max(len(v) for v in order.values())):
+    for rank in range(max((len(v) for v in order.values()), default=0)):
         for r in order:
             if rank < len(order[r]):
                 group = order[r][rank]
-                if keep and len(keep) + len(group) > max_queries:
+                if (keep or allow_none) and len(keep) + len(group) > limit:
                     return sorted(keep)
                 keep += group
     return sorted(keep)
@@ -279,7 +301,7 @@ def _unit(job: Any) -> Knockouts:
     check_reachable(model)  # before any work: a clear error naming the architecture
     queries, cons = job.items, job.result("consistency")
     consistent = query_consistent(queries, list(cons.predictions))
-    keep = select_items(queries, lim.knockout_max_queries, job.seed)
+    keep = select_items(queries, lim.knockout_max_queries, job.seed, consistent=consistent)
     k, wins, centres = window_plan(model.n_layers, lim.knockout_max_windows)
     ids, conds = [], []
     for i in keep:

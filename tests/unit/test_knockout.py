@@ -180,7 +180,7 @@ def test_unit_on_demo_queries(tiny_llama, demo_data):
     job = SimpleNamespace(model=tiny_llama, limits=limits, items=qs, result=lambda name: cons, seed=0, prompt=0,
                           n_boot=100, cfg=SimpleNamespace(batch_size=4), timed=lambda name, fn: fn())
     r = _unit(job)
-    keep = select_items(qs, 8, 0)
+    keep = select_items(qs, 8, 0, consistent=query_consistent(qs, preds))
     assert r.n_available == len(qs) and r.curve().n == len(keep) <= 8 and r.centres == (0, 1)
     assert r.masks["consistent"] == tuple(query_consistent(qs, preds)[i] for i in keep)
     top = capture(tiny_llama, [qs[i].prompt for i in keep], progress=False).logits.argmax(-1)

@@ -40,7 +40,7 @@ def _knockout(ctx: ReportContext) -> Content:
     out.append(Table(["model", "role", "prompt", "queries knocked out", "queries available", "k", "windows",
                       "peak subject drop, consistent", "peak subject drop, inconsistent"], rows,
                      note=("Queries limited by [limits] knockout_max_queries (whole items, round-robin over relations, "
-                           "the same for every model) and windows by knockout_max_windows." if limited else None)))
+                           "up to half inconsistent ones, in the same seeded order for every model) and windows by knockout_max_windows." if limited else None)))
     out.append(_comparison(ctx))
     return out
 
