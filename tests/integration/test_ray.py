@@ -61,8 +61,8 @@ def test_ray_executor_matches_local(tmp_path, demo_data):
     assert rep.failed == [], rep.summary()
     a, b = ResultStore(local.output), ResultStore(distributed.output)
     assert sorted(map(str, a.keys())) == sorted(map(str, b.keys()))
-    # consistency+gap on pararel (3 + pooled), gap on mrpc; + 2 cross-model summaries (base vs IFT,
-    # Fig. 5/8 classes), computed locally after the Ray tasks
-    assert len(a.keys()) == 2 * (4 + 4 + 4) + 2
+    # consistency+gap on pararel (3 + pooled), gap on mrpc; + 4 cross-model summaries (base vs IFT,
+    # Fig. 5/8 classes, sanity flags, example facts), computed locally after the Ray tasks
+    assert len(a.keys()) == 2 * (4 + 4 + 4) + 4
     for k in a.keys():
         assert a.load(k).payload == b.load(k).payload, str(k)

@@ -126,13 +126,14 @@ BECEL_TASK = {'task': 'rte', 'method': 'finetune', 'n_train': 40, 'n_excluded': 
     'correct': '1'}}, 'symmetric': IV, 'semantic': IV_NAN, 'negation': IV, 'negation_flip': IV,
     'accuracy': IV}
 PARAREL_MIN = {'accuracy': IV, 'consistency': IV, 'accuracy_micro': 0.5, 'relations': [], 'undefined': [],
-    'keys': [], 'predictions': [], 'correct': [], 'prompt_index': None, 'restrict': None, 'casing': None}
+    'keys': [], 'predictions': [], 'correct': [], 'prompt_index': None, 'restrict': None, 'casing': None,
+    'texts': [], 'objects': []}  # texts / objects: added for the report's example facts (issue 15)
 PARAREL = {'accuracy': IV, 'consistency': IV_NAN, 'accuracy_micro': 0.4, 'relations': [{'relation': 'P17',
     'n_patterns': 3, 'n_items': 2, 'n_queries': 6, 'accuracy': 0.5, 'consistency': 0.25}, {'relation': 'P36',
         'n_patterns': 1, 'n_items': 2, 'n_queries': 2, 'accuracy': 1.0,
     'consistency': None}], 'undefined': ['P36'], 'keys': [['P17', 0, 1], ['P36', 1, 0]],
     'predictions': ['France', 'Paris'], 'correct': [True, False], 'prompt_index': 2, 'restrict': True,
-    'casing': 'lower'}
+    'casing': 'lower', 'texts': [], 'objects': []}
 CURVES_ONE = {'different': [IV, IV_NAN], 'same': [IV, IV], 'relations': ['P17', 'P36'], 'excluded': ['P19'],
     'n_pairs_different': [10, 12], 'n_pairs_same': [4, 5], 'relation_layers': [0, 1], 'model': 'm',
     'embeddings': True, 'last_token': 'token_id', 'per_relation_different': [[0.1, None], [0.2, 0.3]],
@@ -328,8 +329,8 @@ def test_every_result_class_is_serializable() -> None:
     assert len(classes) >= 20 and all(issubclass(c, Serializable) for c in classes)
     # the overrides (a payload shape of their own) are exactly these
     own = {c.__name__ for c in classes if "to_dict" in vars(c)}
-    # (MMLULetterScores: its log-prob arrays go beside the payload, ``to_stored``)
-    assert own == {"EventRates", "QueryEvents", "ExtractionRates", "MMLULetterScores"}
+    # (MMLULetterScores, Knockouts: their arrays go beside the payload, ``to_stored``)
+    assert own == {"EventRates", "QueryEvents", "ExtractionRates", "MMLULetterScores", "Knockouts"}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -65,14 +65,15 @@ def test_plan_and_rerun_computes_nothing(tmp_path, demo_data):
     cfg = load_config(write_config(tmp_path, "a", demo_data))
     jobs = plan(cfg)
     # per model: pararel 3 prompts + pooled, mrpc 3 + pooled, mmlu 3 + pooled; then one job of the
-    # 5 cross-model summaries (base vs IFT, Fig. 5/8 classes, Fig. 3's band, sanity flags, example facts)
+    # 6 cross-model summaries (base vs IFT, Fig. 5/8 classes, Fig. 3's band, sanity flags, example facts,
+    # knockout comparison)
     assert len(jobs) == 2 * (4 + 4 + 4) + 1
     store = ResultStore(cfg.output)
     text = format_plan(jobs, store, cfg)
-    assert text.startswith("plan: 25 jobs, 69 units (0 stored, 69 to run)")
+    assert text.startswith("plan: 25 jobs, 78 units (0 stored, 78 to run)")
     rep = run(cfg, progress=False)
     assert rep.failed == [], rep.summary()
-    assert len(rep.computed) == 69
+    assert len(rep.computed) == 78
     assert pending(jobs, store) == []
     # extraction units keep per-query events; the pooled unit resamples the same PARAREL items
     ext = {(k.model, k.prompt): store.load(k).payload for k in store.keys() if k.analysis == "extraction"}
@@ -85,7 +86,7 @@ def test_plan_and_rerun_computes_nothing(tmp_path, demo_data):
         per_prompt = [ext[(model, p)] for p in (0, 1, 2)]
         assert ext[(model, "all")]["queries"]["clusters"] == sum((d["queries"]["clusters"] for d in per_prompt), [])
     again = run(cfg, progress=False)
-    assert again.computed == [] and len(again.stored) == 69
+    assert again.computed == [] and len(again.stored) == 78
 
 
 def test_kill_midway_then_resume_equals_uninterrupted(tmp_path, demo_data):
@@ -105,7 +106,7 @@ def test_kill_midway_then_resume_equals_uninterrupted(tmp_path, demo_data):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = {str(k) for k in ResultStore(out).keys()}
-    assert 6 <= len(before) < 69, "the sweep was not killed midway"
+    assert 6 <= len(before) < 78, "the sweep was not killed midway"
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
 
     rep = run(load_config(cfg_path), progress=False)
@@ -152,7 +153,7 @@ def test_failed_unit_is_reported_not_lost(tmp_path, demo_data):
     assert set(failed) == {"tiny-base / pararel / attributes / prompt 0",
                            "tiny-ift / pararel / attributes / prompt 0"}
     assert all("Wikipedia snippet cache" in why for why in failed.values())
-    assert len(rep.computed) == 2 * 5
+    assert len(rep.computed) == 2 * 6  # the 6 other PARAREL analyses (with the knockout) of each model
 
 
 @pytest.mark.parametrize("key, bad, allowed", [
