@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 
@@ -51,7 +52,10 @@ def test_fast_scoring_equals_naive_loop_on_smollm2(smollm2, shared_data):
     assert max(abs(a - b) for a, b in zip(ex.scores[0], naive.scores[0])) < 1e-3
 
 
-@pytest.mark.parametrize("name", ["smollm2", "gemma3"])
+# Gemma-3's run (45 s on CI's 2 cores) is in the thorough tier; its scoring, letters and probe paths
+# are the same code as SmolLM2's, and its real-model checks are in test_check_real / test_oracle_real
+@pytest.mark.parametrize("name", ["smollm2"] + (["gemma3"] if os.environ.get("INTERP_HYPOTHESIS_PROFILE")
+                                                == "thorough" else []))
 def test_table2_blocks_on_real_data(name, request, shared_data):
     model = request.getfixturevalue(name)
     # PARAREL: P103 (2 causal patterns) and P37 (1: consistency undefined), 10 facts, 1 prompt

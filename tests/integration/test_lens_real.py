@@ -6,6 +6,7 @@ rows is bit for bit the full matmul's."""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ pytestmark = [
         reason="the pruned argmax needs oneDNN's bfloat16 matmul"),
 ]
 
+THOROUGH = os.environ.get("INTERP_HYPOTHESIS_PROFILE") == "thorough"
 PROMPTS = ["The Eiffel Tower is located in the city of", "The native language of Jean Reno is",
            "Toyota Corolla is produced by", "The capital of Italy is",
            "Albert Einstein was born in", "The official language of Brazil is"]
@@ -91,10 +93,14 @@ def test_pruned_argmax_ties_on_real_vocabulary(offline_model, vectors):
 @pytest.mark.parametrize("normed", [False, True])
 def test_top_ids_identical_to_full_matmul(offline_model, vectors, normed):
     """The attribute rate's top 500 (and a widened 4,000) of real vectors: the pruned path gives
-    the full float32 matmul's ids in its order (highest first, equal logits by lowest id)."""
-    for k in (500, 4000):
-        full = lens.top_ids(offline_model, vectors, k, normed=normed, method="full")
-        assert torch.equal(lens.top_ids(offline_model, vectors, k, normed=normed, method="pruned"),
-                           full)
-        ref = lens.project(offline_model, vectors[:2], normed=normed)
+    the full float32 matmul's ids in its order (highest first, equal logits by lowest id). The
+    default tier checks Gemma's 262k vocabulary on 2 of the 6 prompts (and k = 500 with the final
+    norm); ``INTERP_HYPOTHESIS_PROFILE=thorough`` checks both models, every prompt and both k."""
+    if not THOROUGH and offline_model.hf_model.config.vocab_size < 100_000:
+        pytest.skip("the small vocabulary is checked in the thorough tier (CI's time budget)")
+    x = vectors if THOROUGH else vectors[:2]
+    for k in (500, 4000) if THOROUGH or not normed else (500,):
+        full = lens.top_ids(offline_model, x, k, normed=normed, method="full")
+        assert torch.equal(lens.top_ids(offline_model, x, k, normed=normed, method="pruned"), full)
+        ref = lens.project(offline_model, x[:2], normed=normed)
         assert torch.equal(full[:2], ref.sort(dim=-1, descending=True, stable=True).indices[..., :k])

@@ -46,6 +46,8 @@ pararel_max_facts = 3
 mrpc_max_pairs = 8
 mmlu_subjects = ["astronomy"]
 mmlu_limit = 3
+knockout_max_queries = 6
+knockout_max_windows = 2
 n_boot = 50
 """
 
