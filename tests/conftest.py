@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 # Property-based oracle tests (tests/oracle): "quick" inside CI's budget, "thorough" by hand:
 #   INTERP_HYPOTHESIS_PROFILE=thorough python -m pytest tests/oracle
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
-settings.register_profile("quick", max_examples=12, deadline=None, derandomize=True,
+settings.register_profile("quick", max_examples=10, deadline=None, derandomize=True,
                           suppress_health_check=_SLOW_OK)
 settings.register_profile("thorough", max_examples=100, deadline=None,
                           suppress_health_check=_SLOW_OK)

@@ -3,13 +3,19 @@ instance with 2 CPUs started by the test."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from interp.config import load_config
 from interp.results import ResultStore
 from interp.sweep import run
 
-pytestmark = pytest.mark.integration
+# Ray's start-up alone is ~25 s on CI's 2 cores: the optional executor is checked in the thorough tier
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(os.environ.get("INTERP_HYPOTHESIS_PROFILE") != "thorough",
+                                 reason="the Ray executor is checked in the thorough tier "
+                                        "(INTERP_HYPOTHESIS_PROFILE=thorough)")]
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'interp[ray]')")
 
