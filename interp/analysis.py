@@ -74,6 +74,13 @@ class Skipped:
         return None
 
 
+def skipped_reason(payload: Any) -> str | None:
+    """The reason a stored unit was skipped (``{"skipped": reason}``), or ``None`` for a
+    computed result."""
+    s = Skipped.of(payload)
+    return s.reason if s is not None else None
+
+
 @dataclass(frozen=True)
 class Needs:
     """What an analysis needs from its job's one forward: the hook points kept at each named

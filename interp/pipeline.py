@@ -27,19 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from interp.analysis import SWEEP, Skipped
+from interp.analysis import SWEEP, Skipped, skipped_reason
 from interp.config import SweepConfig
 from interp.provenance import Provenance, stale_inputs_reason
 from interp.results import ResultStore, UnitKey
 
 log = logging.getLogger(__name__)
-
-def skipped_reason(payload: Any) -> str | None:
-    """The reason a stored unit was skipped (``{"skipped": reason}``), or ``None`` for a
-    computed result (:class:`interp.analysis.Skipped`)."""
-    s = Skipped.of(payload)
-    return s.reason if s is not None else None
-
 
 class Context:
     """What jobs share: the config, the loaded model (one at a time), the loaded datasets and
@@ -110,18 +103,6 @@ class Context:
             self._data[dataset] = registry.dataset(dataset).load(self.cfg, self.path(dataset))
         return self._data[dataset]
 
-    def relations(self) -> dict:
-        return self.records("pararel")
-
-    def mrpc_pairs(self) -> list:
-        return self.records("mrpc")
-
-    def tapaco_sets(self) -> list:
-        return self.records("tapaco")
-
-    def mmlu_questions(self) -> list:
-        return self.records("mmlu")
-
 
 #: sample prompts per dataset and prompt format, and candidates per PARAREL sample, of the
 #: self-check (its cost: a few seconds per model on the demo's CPU models, see README)
@@ -139,8 +120,8 @@ def self_check_samples(ctx: Context, model: Any) -> tuple[dict, dict, list]:
     candidates: dict[str, list[str]] = {}
     letters: list[str] = []
     builders = {
-        "mrpc": lambda: paraphrase_gap.mrpc_inputs(ctx.mrpc_pairs()[:n]),
-        "tapaco": lambda: paraphrase_gap.tapaco_inputs(ctx.tapaco_sets()[:1]),
+        "mrpc": lambda: paraphrase_gap.mrpc_inputs(ctx.records("mrpc")[:n]),
+        "tapaco": lambda: paraphrase_gap.tapaco_inputs(ctx.records("tapaco")[:1]),
     }
     for p in cfg.prompts:
         for name, build in builders.items():
@@ -151,7 +132,7 @@ def self_check_samples(ctx: Context, model: Any) -> tuple[dict, dict, list]:
                     log.debug("self-check: no %s sample: %s", name, e)
         if "pararel" in cfg.datasets:
             try:
-                rels = ctx.relations()
+                rels = ctx.records("pararel")
                 qs = pararel_queries(model, rels, p, max_facts=1, seed=cfg.seed,
                                      casing=cfg.limits.pararel_casing,
                                      fact_order=cfg.limits.pararel_fact_selection)[:n]
@@ -168,7 +149,7 @@ def self_check_samples(ctx: Context, model: Any) -> tuple[dict, dict, list]:
                 from interp.data.mmlu import subject_name
                 from interp.prompts import mmlu_prompt
 
-                q = ctx.mmlu_questions()[0]
+                q = ctx.records("mmlu")[0]
                 letters.append(mmlu_prompt(model, p, subject_name(q.subject), q.question,
                                            q.choices))
             except Exception as e:  # noqa: BLE001

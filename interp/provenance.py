@@ -61,37 +61,15 @@ def limit_keys(dataset: str) -> tuple[str, ...]:
     return (*ds.limits, "n_boot") if ds is not None else ()
 
 
-def _draws_bootstrap(key: UnitKey) -> bool:
-    """Whether ``key``'s unit draws a bootstrap (else ``n_boot`` is not part of it): a pooled
-    unit always does; a per-prompt unit as its analysis declares (``Analysis.bootstrap``)."""
-    from interp import registry
-
-    if key.prompt == "all" and not key.extra:
-        return True
-    try:
-        return registry.analysis(key.dataset, key.analysis).bootstrap
-    except KeyError:
-        return True
-
-
-def _own_limits(analysis: str, dataset: str) -> tuple[str, ...]:
-    """The ``[limits]`` keys of the analysis itself (``Analysis.limits``)."""
+def _declared(key: UnitKey) -> Any:
+    """The registered :class:`~interp.analysis.Analysis` of ``key`` (``None`` if there is none):
+    its ``bootstrap``, own ``limits`` and ``options`` are part of its units' provenance."""
     from interp import registry
 
     try:
-        return registry.analysis(dataset, analysis).limits
+        return registry.analysis(key.dataset, key.analysis)
     except KeyError:
-        return ()
-
-
-def _options(analysis: str, dataset: str) -> tuple[str, ...]:
-    """The ``[sweep]`` options that change the numbers of ``analysis`` (``Analysis.options``)."""
-    from interp import registry
-
-    try:
-        return registry.analysis(dataset, analysis).options
-    except KeyError:
-        return ()
+        return None
 
 
 #: packages whose version can change the numbers
@@ -108,6 +86,8 @@ class UnitState:
     status: str
     reason: str = ""
     mark: str | None = None
+    #: the stored fingerprint (equal to today's when ``status`` is "fresh")
+    fingerprint: str | None = None
 
 
 def changes(old: Mapping[str, Any], new: Mapping[str, Any],
@@ -230,12 +210,15 @@ class Provenance:
             "seed": cfg.seed,
             f"dataset.{key.dataset}": sha256_json(files)[:_DIGEST_LEN] if files else "absent",
         }
-        for name in (*limit_keys(key.dataset), *_own_limits(key.analysis, key.dataset)):
-            if name == "n_boot" and not _draws_bootstrap(key):
+        declared = _declared(key)
+        # n_boot: every pooled unit draws a bootstrap; a per-prompt one as its analysis declares
+        bootstrap = pooled or declared is None or declared.bootstrap
+        for name in (*limit_keys(key.dataset), *(declared.limits if declared else ())):
+            if name == "n_boot" and not bootstrap:
                 continue
             value = getattr(lim, name)
             out[f"limits.{name}"] = list(value) if isinstance(value, tuple) else value
-        for option in _options(key.analysis, key.dataset):
+        for option in declared.options if declared else ():
             out[option] = getattr(cfg, option)
         if pooled:
             from interp import registry
@@ -255,8 +238,8 @@ class Provenance:
         for k in summary.inputs(self.cfg) if summary is not None else ():
             # today's fingerprint of each input that is stored and fresh: an input that is stale
             # now (and will be recomputed before the summary) makes the summary stale too
-            state = self.state(store, k).status if store is not None else "missing"
-            inputs[str(k)] = sha256_json(self.components(k))[:_DIGEST_LEN] if state == "fresh" else state
+            state = self.state(store, k) if store is not None else UnitState("missing")
+            inputs[str(k)] = state.fingerprint[:_DIGEST_LEN] if state.status == "fresh" else state.status
         out: dict[str, Any] = {"seed": self.cfg.seed, "limits.n_boot": self.cfg.limits.n_boot,
                                "inputs": sha256_json(inputs)[:_DIGEST_LEN]}
         versions = package_versions()
@@ -292,7 +275,9 @@ class Provenance:
                               {key.dataset: files}) or ["fingerprint differs"]
         if prov.get("stale_inputs"):
             reasons.append(stale_inputs_reason(prov["stale_inputs"]))
-        return UnitState("stale", "; ".join(reasons), mark) if reasons else UnitState("fresh", "", mark)
+        if reasons:
+            return UnitState("stale", "; ".join(reasons), mark, prov["fingerprint"])
+        return UnitState("fresh", "", mark, prov["fingerprint"])
 
     def needs_run(self, store: ResultStore, key: UnitKey) -> bool:
         """True if ``key`` must be computed: missing, or stale and not kept."""

@@ -200,7 +200,7 @@ def config_outliers(components: Mapping[UnitKey, Mapping[str, Any]],
 def sanity_flags(units: Mapping[UnitKey, Any], section_of: Callable[[UnitKey], Sequence[str]]) -> SanityFlags:
     """Every check on the stored ``units`` (key -> :class:`interp.results.StoredUnit`; skipped units
     are left out); ``section_of(key)`` names the report sections showing a unit."""
-    from interp.pipeline import skipped_reason
+    from interp.analysis import skipped_reason
 
     ok = {k: u for k, u in units.items() if skipped_reason(u.payload) is None}
     flags: list[Flag] = []

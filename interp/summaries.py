@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from interp.analysis import Summary
+from interp.analysis import Summary, skipped_reason
 from interp.registry import register
 from interp.results import UnitKey
 from interp.serial import Serializable
@@ -60,8 +60,6 @@ def _has(cfg: Any, dataset: str, analysis: str) -> bool:
 
 
 def _payload(units: Mapping[UnitKey, Any], key: UnitKey) -> dict | None:
-    from interp.pipeline import skipped_reason
-
     u = units.get(key)
     if u is None or skipped_reason(u.payload) is not None:
         return None

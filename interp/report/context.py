@@ -11,7 +11,7 @@ from typing import Any
 
 from interp.analysis import SWEEP
 from interp.figures import model_colors
-from interp.pipeline import skipped_reason
+from interp.analysis import skipped_reason
 from interp.results import ResultStore, StoredUnit
 
 #: the roles, as the config writes them (:data:`interp.serial.Role`), and "?" for a unit without one

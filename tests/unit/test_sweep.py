@@ -196,7 +196,7 @@ def test_pararel_rendering_limits_reach_the_queries(tmp_path: Path, demo_data: P
     assert (cfg.limits.pararel_casing, cfg.limits.pararel_fact_selection) == ("pattern", "first")
     cfg = replace(cfg, prompts=(1,), datasets={"pararel": cfg.datasets["pararel"]})
     prompts, _, _ = self_check_samples(Context(cfg), tiny_gemma)
-    rel = Context(cfg).relations()["P36"]
+    rel = Context(cfg).records("pararel")["P36"]
     first = rel.query(rel.causal_patterns[0], rel.facts[0].subject)
     assert prompts["pararel P36, prompt 1"] == ["Everyone knows that " + first]
 
