@@ -135,6 +135,18 @@ class Dataset:
     limits: tuple[str, ...] = ()
     variants: Callable[[Any], Sequence[str]] | None = None
 
+    def parts(self, cfg: Any) -> list[tuple[int | str, str]]:
+        """``(prompt, extra)`` of each per-model job, which a pooled unit pools over: one per
+        prompt index, or ``("all", variant)`` per variant.
+
+        >>> from types import SimpleNamespace as C
+        >>> Dataset("d", load=print).parts(C(prompts=(0, 2)))
+        [(0, ''), (2, '')]
+        """
+        if self.variants is not None:
+            return [("all", v) for v in self.variants(cfg)]
+        return [(p, "") for p in cfg.prompts]
+
 
 @dataclass(frozen=True)
 class Analysis(Generic[R, P]):

@@ -307,8 +307,7 @@ def _pool(j: _Job) -> None:
             continue
         ds = registry.dataset(key.dataset)
         a = registry.analysis(key.dataset, key.analysis)
-        parts = ([UnitKey(key.model, key.dataset, key.analysis, "all", v) for v in ds.variants(cfg)]
-                 if ds.variants else [UnitKey(key.model, key.dataset, key.analysis, p) for p in cfg.prompts])
+        parts = [UnitKey(key.model, key.dataset, key.analysis, p, v) for p, v in ds.parts(cfg)]
         states = {k: prov.state(j.store, k) for k in parts}
         absent = [str(k) for k, s in states.items() if s.status == "missing"]
         if absent:

@@ -136,8 +136,7 @@ def model_jobs(cfg: SweepConfig) -> list[Job]:
             if not analyses:
                 continue
             ds = registry.dataset(dataset)
-            parts = [("all", v) for v in ds.variants(cfg)] if ds.variants else [(p, "") for p in cfg.prompts]
-            for p, v in parts:
+            for p, v in ds.parts(cfg):
                 jobs.append(Job(m.label, dataset, p, v, tuple(UnitKey(m.label, dataset, a, p, v) for a in analyses)))
             pooled = tuple(UnitKey(m.label, dataset, a, "all") for a in analyses
                            if registry.analysis(dataset, a).pool is not None)
