@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from interp.analysis import SWEEP, Skipped, skipped_reason
+from interp.analysis import SWEEP, Skipped
 from interp.config import SweepConfig
 from interp.provenance import Provenance, stale_inputs_reason
 from interp.results import ResultStore, UnitKey
@@ -230,13 +230,6 @@ class _Job:
         self.ctx.skipped.append((str(key), reason))
         self.save(key, Skipped(reason).to_dict(), seconds)
 
-    def load(self, key: UnitKey) -> Any:
-        """The typed result stored under ``key``."""
-        from interp.registry import load_result, result_class
-
-        unit = self.store.load(key)
-        return load_result(unit.payload, result_class(key), unit.arrays)
-
 
 def _model_job(j: _Job) -> None:
     """One model on one dataset at one prompt (or variant): every missing unit of the job from
@@ -276,8 +269,8 @@ def _model_job(j: _Job) -> None:
         if name not in results:
             if name in run:
                 raise RuntimeError(f"{name} is not computed yet (declare it in `requires`)")
-            results[name] = j.load(key(name))
-        if results[name] is None:
+            results[name] = j.store.result(key(name))
+        if results[name] is None or isinstance(results[name], Skipped):
             raise RuntimeError(f"{name} of this job was skipped or failed")
         return results[name]
 
@@ -318,13 +311,13 @@ def _pool(j: _Job) -> None:
             if s.status == "stale":
                 stale.setdefault(s.reason, []).append(str(k.extra or k.prompt))
         j.stale_inputs[key] = [f"prompt {', '.join(ps)}: {why}" for why, ps in stale.items()]
-        payloads = [j.store.load(k).payload for k in parts]
-        why = next((skipped_reason(p) for p in payloads if skipped_reason(p)), None)
+        results = [j.store.result(k) for k in parts]  # read once each
+        why = next((r.reason for r in results if isinstance(r, Skipped)), None)
         if why is not None:  # skipped per prompt: skipped pooled, for the same reason
             j.skip(key, why)
             continue
         inputs = JobInputs(cfg, ds, "all", records=lambda d=key.dataset: j.ctx.records(d))
-        j.unit(key, lambda: a.pool([j.load(k) for k in parts], inputs))
+        j.unit(key, lambda: a.pool(results, inputs))  # noqa: B023 - called at once
 
 
 def _summaries(j: _Job) -> None:
