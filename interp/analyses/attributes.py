@@ -51,6 +51,7 @@ Example:
 from __future__ import annotations
 
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -59,20 +60,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 from torch import Tensor
 
 from interp import lens
 from interp.capture import Activations
 from interp.data import wikipedia
-from interp.data.attributes import attribute_set, filter_tokens, stopwords
+from interp.data.attributes import attribute_set, filter_tokens, keep_token, normalize_token, stopwords
 from interp.models import Model
 from interp.queries import ParaRelQuery
 from interp.serial import Serializable
 from interp.stats import Interval, grouped_bootstrap_ci
 
 TOP = 50
-CANDIDATES = 500
+CANDIDATES = 100
 DEFAULT_NORMED = lens.DEFAULT_NORMED
 EMBEDDING_LAYER = -1
 
@@ -256,27 +257,61 @@ def _kept_top_tokens(
     chunk_size: int,
 ) -> list[list[str]]:
     """The first ``top`` kept (filtered, normalised, de-duplicated) top tokens of each row's
-    projection; the candidate list is widened for rows where fewer than ``top`` survive."""
-    words = stopwords()
-    decoded: dict[int, str] = {}
+    projection. Only keepable tokens are ranked (:func:`keepable_vocabulary`: the others could
+    never be kept), ``candidates`` at first, widened for rows where fewer than ``top`` distinct
+    ones survive; the result is ``filter_tokens`` of the full ranking, whatever ``candidates``."""
+    texts, allowed = keepable_vocabulary(model)
+    n_allowed = int(allowed.sum())
+    # bitwise-equal rows (a subject whose tokens and context repeat across paraphrases and fell
+    # in batches alike) have equal rankings: each distinct row is ranked once
+    bits = x.contiguous().view({2: torch.int16, 4: torch.int32, 8: torch.int64}[x.element_size()])
+    distinct, inverse = torch.unique(bits, dim=0, return_inverse=True)
+    x = distinct.view(x.dtype)
     kept: list[list[str]] = [[] for _ in range(x.shape[0])]
     todo = list(range(x.shape[0]))
-    k = min(candidates, model.d_vocab)
-    while todo:
-        ids = lens.top_ids(model, x[todo], k, normed=normed, chunk_size=chunk_size)
-        new = sorted(set(torch.unique(ids).tolist()) - decoded.keys())
-        if new:  # one batched decode per round, never per query; special tokens decode to ""
-            decoded.update(zip(new, model.tokenizer.batch_decode([[i] for i in new],
-                                                                 skip_special_tokens=True)))
+    k = min(candidates, n_allowed)
+    while todo and k:
+        ids = lens.top_ids(model, x[todo], k, normed=normed, chunk_size=chunk_size, allowed=allowed)
         short = []
         for row, id_row in zip(todo, ids.tolist()):
-            kept[row] = filter_tokens((decoded[i] for i in id_row), words, limit=top)
+            kept[row] = list(dict.fromkeys(texts[i] for i in id_row))[:top]
             if len(kept[row]) < top:
                 short.append(row)
-        if k >= model.d_vocab:
+        if k >= n_allowed:
             break
-        todo, k = short, min(k * 8, model.d_vocab)
-    return kept
+        todo, k = short, min(k * 8, n_allowed)
+    return [kept[i] for i in inverse.tolist()]
+
+
+_KEEPABLE: "weakref.WeakKeyDictionary[Any, tuple[list[str], Tensor]]" = weakref.WeakKeyDictionary()
+
+
+def keepable_vocabulary(model: Model) -> tuple[list[str], Bool[Tensor, " d_vocab"]]:
+    """``(texts, keep)``: each token id's normalized text (its decoding on its own, special
+    tokens decoding to ``""``) and whether it passes :func:`~interp.data.attributes.keep_token`;
+    computed once per tokenizer (about 3 s for a 262k vocabulary).
+
+    Example:
+        >>> texts, keep = keepable_vocabulary(model)  # doctest: +SKIP
+        >>> texts[model.tokenizer.encode(" Paris", add_special_tokens=False)[0]]  # doctest: +SKIP
+        'Paris'
+    """
+    tok = model.tokenizer
+    cached = _KEEPABLE.get(tok)
+    if cached is not None and len(cached[0]) == model.d_vocab:
+        return cached
+    words = stopwords()
+    n_tok = min(model.d_vocab, len(tok))
+    decoded = tok.batch_decode([[i] for i in range(n_tok)], skip_special_tokens=True)
+    for i in range(n_tok, model.d_vocab):  # padding rows of the unembedding beyond the tokenizer
+        try:
+            decoded.append(tok.decode([i], skip_special_tokens=True))
+        except (IndexError, KeyError, OverflowError, TypeError, ValueError):
+            decoded.append("")
+    keep = torch.tensor([keep_token(t, words) for t in decoded], dtype=torch.bool)
+    out = ([normalize_token(t) for t in decoded], keep)
+    _KEEPABLE[tok] = out
+    return out
 
 
 def attribute_rates(
@@ -304,7 +339,8 @@ def attribute_rates(
             absent or with an empty set are excluded and counted.
         normed: apply the final norm before the unembedding (default False: ``E h``, see the module doc).
         top: tokens compared with A_s (50 in the paper).
-        candidates: top tokens decoded per projection before filtering (widened when needed).
+        candidates: keepable tokens ranked per projection at first (widened x8 for the rows
+            with fewer than ``top`` distinct ones; the result does not depend on it).
         include_embeddings: add the embedding layer (label -1) as the first column.
         chunk_size: rows projected at once (rows x d_vocab float32 logits in memory).
 

@@ -413,8 +413,10 @@ def extraction_events(
         raise ValueError(f"extraction_events: acts has {L} layers, model {model.name!r} has "
                          f"{model.n_layers}: was it captured with this model?")
     both = torch.cat([acts.attn_out, acts.mlp_out], dim=1)  # [n, 2L, d]
-    top = lens.argmax(model, both, normed=normed, chunk_size=chunk_size)
-    return events_from_ids(acts.logits.argmax(-1), {"mhsa": top[:, :L], "mlp": top[:, L:]})
+    preds = acts.logits.argmax(-1)
+    # exactly events_from_ids(preds, lens.argmax(...)), deciding most rows by a witness
+    hit = lens.is_argmax(model, both, preds[:, None], normed=normed, chunk_size=chunk_size)
+    return {"mhsa": hit[:, :L], "mlp": hit[:, L:]}
 
 
 def _mask(name: str, mask: Sequence[bool] | Tensor | None, n: int) -> Tensor | None:

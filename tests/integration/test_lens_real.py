@@ -104,3 +104,23 @@ def test_top_ids_identical_to_full_matmul(offline_model, vectors, normed):
         assert torch.equal(lens.top_ids(offline_model, x, k, normed=normed, method="pruned"), full)
         ref = lens.project(offline_model, x[:2], normed=normed)
         assert torch.equal(full[:2], ref.sort(dim=-1, descending=True, stable=True).indices[..., :k])
+
+
+def test_is_argmax_and_allowed_top_ids_on_real_vectors(offline_model, vectors):
+    """The extraction event (``is_argmax``, witnesses from a small probe) equals ``argmax == id``
+    for ids that are the argmax, a close runner-up or a random token; the attribute rate's
+    ranking among keepable tokens equals the masked full matmul's."""
+    from interp.analyses.attributes import keepable_vocabulary
+
+    x = vectors.reshape(-1, offline_model.d_model)
+    logits = lens.project(offline_model, x)
+    order = logits.sort(dim=-1, descending=True, stable=True).indices
+    g = torch.Generator().manual_seed(0)
+    pick = torch.randint(3, (len(x),), generator=g)
+    ids = torch.where(pick == 0, order[:, 0], torch.where(pick == 1, order[:, 1],
+                      torch.randint(offline_model.d_vocab, (len(x),), generator=g)))
+    assert torch.equal(lens.is_argmax(offline_model, x, ids, probe=16), order[:, 0] == ids)
+    _, allowed = keepable_vocabulary(offline_model)
+    rows = x[:24]
+    ref = logits[:24].masked_fill(~allowed, -math.inf).sort(dim=-1, descending=True, stable=True).indices
+    assert torch.equal(lens.top_ids(offline_model, rows, 100, allowed=allowed), ref[:, :100])

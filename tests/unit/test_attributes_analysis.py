@@ -182,3 +182,28 @@ def test_bad_input(model, case: dict) -> None:
     res = attribute_rates(model, case["acts"], case["queries"], {}, n_boot=10)
     assert res.n_excluded_queries == 6 and all(math.isnan(e) for e in res.estimates)
     json.dumps(res.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_kept_tokens_equal_the_filtered_full_ranking(arch: str) -> None:
+    """The ranking of keepable tokens only (with bitwise-equal rows ranked once) keeps exactly
+    what filtering the full matmul's complete ranking keeps, for any first candidate count."""
+    from interp import capture, lens
+    from interp.analyses.attributes import _kept_top_tokens, keepable_vocabulary
+    from interp.data.attributes import filter_tokens
+
+    m = tiny_model(arch, chat=False)
+    acts = capture(m, ["The capital of France is", "Rome is", "The capital of France is"])
+    x = acts.resid.reshape(-1, m.d_model)
+    assert torch.equal(x[: x.shape[0] // 3], x[-(x.shape[0] // 3):])  # repeated rows
+    texts, keep = keepable_vocabulary(m)
+    assert texts[5] == normalize_token(m.tokenizer.decode([5], skip_special_tokens=True))
+    assert bool(keep[5]) == keep_token(m.tokenizer.decode([5], skip_special_tokens=True))
+    order = lens.project(m, x).sort(dim=-1, descending=True, stable=True).indices
+    words = stopwords()
+    decoded = m.tokenizer.batch_decode([[i] for i in range(m.d_vocab)], skip_special_tokens=True)
+    for top in (3, 20):
+        ref = [filter_tokens((decoded[i] for i in row), words, limit=top) for row in order.tolist()]
+        for candidates in (1, 7, 1000):
+            got = _kept_top_tokens(m, x, top=top, candidates=candidates, normed=False, chunk_size=16)
+            assert got == ref, (top, candidates)

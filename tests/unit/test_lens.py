@@ -267,3 +267,81 @@ def test_top_ids_arguments(tiny_llama):
     with pytest.raises(ValueError, match="k must be"):
         lens.top_ids(tiny_llama, x, 0)
     assert lens.top_ids(tiny_llama, torch.zeros(0, 3, tiny_llama.d_model), 4).shape == (0, 3, 4)
+
+
+# --- top_ids among allowed tokens; is_argmax (the extraction event) ---------------------------
+
+
+def _tie_model():
+    """A tiny LLaMA whose unembedding has exact ties (40 = 250 = 399) and a near tie (7 / 41)."""
+    from interp.testing import tiny_model
+
+    model = tiny_model("llama", chat=False, seed=3)  # its own copy: the weights are edited
+    w = model.bridge.unembed.original_component.weight
+    with torch.no_grad():
+        w[250] = w[40]
+        w[399] = w[40]
+        w[41] = w[7]
+        w[41, 0] = torch.nextafter(w[7, 0], torch.tensor(math.inf))
+        w[300] = w[7]
+    x = torch.stack([w[40].detach() * 3.0, w[7].detach() * 2.0, w[41].detach() * 5.0,
+                     torch.zeros(model.d_model), -w[250].detach(),
+                     torch.full((model.d_model,), math.nan)])
+    return model, torch.cat([x, _tiny_vectors(model).reshape(-1, model.d_model)])
+
+
+@needs_bf16
+@pytest.mark.parametrize("normed", [False, True])
+def test_top_ids_among_allowed_tokens(normed):
+    """``allowed`` removes tokens from the ranking and nothing else: the first k allowed ids of
+    the full matmul's stable descending sort, ties included (40 left out, its twin 250 kept)."""
+    model, x = _tie_model()
+    g = torch.Generator().manual_seed(0)
+    allowed = torch.rand(model.d_vocab, generator=g) < 0.6
+    allowed[40], allowed[250], allowed[399], allowed[7], allowed[300] = False, True, True, True, False
+    logits = lens.project(model, x, normed=normed)
+    finite = torch.isfinite(logits).all(-1)
+    ref_all = logits.masked_fill(~allowed, -math.inf).sort(dim=-1, descending=True, stable=True).indices
+    for k in (1, 2, 10, 40):
+        for method in ("pruned", "full"):
+            for chunk in (1, 512):
+                got = lens.top_ids(model, x, k, normed=normed, method=method, chunk_size=chunk,
+                                   allowed=allowed)
+                assert torch.equal(got[finite], ref_all[finite, :k]), (k, method, chunk)
+                assert allowed[got[finite]].all()
+    if not normed:
+        assert lens.top_ids(model, x[:1], 2, allowed=allowed)[0].tolist() == [250, 399]
+    with pytest.raises(ValueError, match="allowed tokens"):
+        lens.top_ids(model, x, int(allowed.sum()) + 1, allowed=allowed)
+    with pytest.raises(ValueError, match="bool mask"):
+        lens.top_ids(model, x, 3, allowed=allowed[:-1])
+
+
+@pytest.mark.parametrize("normed", [False, True])
+def test_is_argmax_equals_argmax_comparison(normed, monkeypatch):
+    """``is_argmax(x, ids)`` is ``argmax(x) == ids`` on ties (a tied twin at a higher id is not the
+    argmax, the lowest is), near ties, non-finite and all-equal rows, whatever the probe size;
+    the witnesses decide most rows, so only the others reach the argmax."""
+    model, x = _tie_model()
+    ref_top = lens.argmax(model, x, normed=normed)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.where(torch.rand(len(x), generator=g) < 0.5, ref_top,
+                      torch.randint(model.d_vocab, (len(x),), generator=g))
+    ids[0], ids[1] = (250, 300) if not normed else (ids[0], ids[1])  # tied twins above the argmax
+    ref = ref_top == ids
+    ranked = []
+    real_top = lens._top
+    monkeypatch.setattr(lens, "_top", lambda m, v, *a, **k: ranked.append(len(v)) or real_top(m, v, *a, **k))
+    for probe in (1, 3, 8, 1024):
+        ranked.clear()
+        got = lens.is_argmax(model, x, ids, normed=normed, probe=probe)
+        assert torch.equal(got, ref), probe
+        if probe == 3:
+            assert sum(ranked) < len(x)  # the witnesses decided rows the argmax never ranked
+    # broadcasting: one id per prompt for every layer, as the extraction analysis asks
+    x3 = x[:24].reshape(4, 6, -1)
+    preds = ids[:4]
+    assert torch.equal(lens.is_argmax(model, x3, preds[:, None], normed=normed, probe=2),
+                       lens.argmax(model, x3, normed=normed) == preds[:, None])
+    with pytest.raises(ValueError, match="token ids"):
+        lens.is_argmax(model, x, torch.full((len(x),), model.d_vocab))
