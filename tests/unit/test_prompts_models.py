@@ -125,3 +125,24 @@ def test_tokenizer_not_mutated_and_bos(tiny_llama):
     no_bos = tiny_model("llama", add_bos=False)
     assert not no_bos.prepends_bos
     assert no_bos.tokenize("Paris")[0] != no_bos.tokenizer.bos_token_id
+
+
+def test_bridge_tokenizer_copy_is_independent():
+    """The bridge's copy shares the vocabulary backend only where the bridge adds no tokens;
+    what the bridge sets on it (padding side, pad / BOS names, init kwargs) never reaches ours."""
+    from interp.models import _bridge_tokenizer
+    from interp.testing import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    before = (tok.padding_side, tok.pad_token, tok.bos_token, dict(tok.init_kwargs), len(tok))
+    cp = _bridge_tokenizer(tok)
+    assert cp._tokenizer is tok._tokenizer  # EOS, pad and BOS have ids: shallow
+    cp.padding_side = "right" if tok.padding_side == "left" else "left"
+    cp.pad_token, cp.bos_token = tok.eos_token, tok.eos_token
+    cp.init_kwargs["add_bos_token"] = "changed"
+    assert (tok.padding_side, tok.pad_token, tok.bos_token, dict(tok.init_kwargs), len(tok)) == before
+    assert cp("Paris is")["input_ids"] == tok("Paris is")["input_ids"][-len(cp("Paris is")["input_ids"]):]
+    no_eos = tiny_tokenizer()
+    no_eos.eos_token = None  # the bridge would add "<|endoftext|>" to the vocabulary: a deep copy
+    deep = _bridge_tokenizer(no_eos)
+    assert deep._tokenizer is not no_eos._tokenizer
