@@ -9,9 +9,17 @@ analysis (Fig. 5/8) projects with ``lens.argmax``. Prints the wall time of
 * the pruned argmax (``method="auto"``, which picks ``"pruned"`` on a big vocabulary): its first
   call, which also builds the cached bfloat16 unembedding, and later calls (median),
 
-their ratio, and whether the token ids are identical (they must be). With ``--top K`` it times the
-attribute rate's (Fig. 2) projection instead: the top ``K`` ids of every layer's residual stream
-(``lens.top_k``, which the attribute rate used before, vs ``lens.top_ids``, full and pruned).
+their ratio, and whether the token ids are identical (they must be). Then the extraction event
+itself (is the update's top token the model's prediction?): ``lens.argmax(x) == preds`` (pruned, as
+the extraction analysis computed it before) vs ``lens.is_argmax`` (witnesses decide most rows),
+with identical events required.
+
+With ``--top K`` it times the attribute rate's (Fig. 2) projection instead: the top ``K`` ids of
+every layer's residual stream (``lens.top_k``, which the attribute rate used before, vs
+``lens.top_ids``, full and pruned); then the attribute rate's whole ranking step, the first 50
+kept tokens of each row: filtering ``top_ids(x, 500)`` over the whole vocabulary (widened x8
+while short; the analysis before) vs ranking keepable tokens only (``top_ids(..., allowed=...)``,
+bitwise-equal rows once; the analysis now), with identical kept tokens required.
 
     python benchmarks/lens.py                              # Gemma-3-270M, 64 queries x 36 vectors
     python benchmarks/lens.py --queries 468 --threads 2    # the demo's size: 468 x 36 vectors
@@ -29,7 +37,9 @@ from collections.abc import Callable
 import torch
 
 from interp import capture, lens, load_model
+from interp.analyses.attributes import _kept_top_tokens, keepable_vocabulary
 from interp.data import demo_path, pararel
+from interp.data.attributes import filter_tokens, stopwords
 from interp.queries import pararel_queries
 
 
@@ -68,7 +78,7 @@ def main() -> None:
     qs = qs[:a.queries]
     t0 = time.perf_counter()
     acts = capture(model, [q.prompt for q in qs], keep=("attn_out", "mlp_out", "resid"),
-                   logits=False, progress=False)
+                   logits=True, progress=False)
     t_cap = time.perf_counter() - t0
     x = torch.cat([acts.attn_out, acts.mlp_out], dim=1)  # [n, 2 n_layers, d_model]
     if a.top:
@@ -116,6 +126,58 @@ def main() -> None:
           f"token ids: {same} ({old.numel():,} ids)")
     if not same:
         raise SystemExit(f"the pruned {what} differs from the full matmul")
+    if a.top:
+        kept_before, t_kb = timed(lambda: _filtered_full_ranking(model, x.reshape(-1, x.shape[-1]),
+                                                                 a.normed, a.chunk_size), 1)
+        t0 = time.perf_counter()
+        keepable_vocabulary(model)
+        t_vocab = time.perf_counter() - t0
+        kept_now, t_kn = timed(lambda: _kept_top_tokens(
+            model, x.reshape(-1, x.shape[-1]), top=50, candidates=100, normed=a.normed,
+            chunk_size=a.chunk_size), a.repeats)
+        t_now = statistics.median(t_kn)
+        print(f"  attribute ranking (50 kept tokens per row): whole vocabulary, filtered "
+              f"{t_kb[0]:8.2f} s; keepable tokens only {t_now:8.2f} s (+ {t_vocab:.2f} s once per "
+              f"model to decode the vocabulary): {t_kb[0] / t_now:.2f}x "
+              f"({t_kb[0] / (t_now + t_vocab):.2f}x with the decoding); identical kept tokens: "
+              f"{kept_before == kept_now}")
+        if kept_before != kept_now:
+            raise SystemExit("the attribute ranking differs")
+        return
+    preds = acts.logits.argmax(-1)[:, None]
+    ev_before, t_eb = timed(lambda: lens.argmax(model, x, normed=a.normed, chunk_size=a.chunk_size)
+                            == preds, a.repeats)
+    ev_now, t_en = timed(lambda: lens.is_argmax(model, x, preds, normed=a.normed,
+                                                chunk_size=a.chunk_size), a.repeats)
+    t_b, t_w = statistics.median(t_eb), statistics.median(t_en)
+    print(f"  extraction events (argmax == prediction): pruned argmax {t_b:8.2f} s, is_argmax "
+          f"{t_w:8.2f} s: {t_b / t_w:.2f}x ({t_o / t_w:.2f}x the full matmul); "
+          f"{int(ev_now.sum())} events of {ev_now.numel():,}; identical events: "
+          f"{torch.equal(ev_before, ev_now)}")
+    if not torch.equal(ev_before, ev_now):
+        raise SystemExit("is_argmax differs from argmax == prediction")
+
+
+def _filtered_full_ranking(model, x: torch.Tensor, normed: bool, chunk_size: int) -> list[list[str]]:
+    """The attribute rate's ranking before: the top 500 ids over the whole vocabulary, decoded
+    and filtered, widened x8 for the rows with fewer than 50 kept tokens."""
+    words, decoded = stopwords(), {}
+    kept: list[list[str]] = [[] for _ in range(x.shape[0])]
+    todo, k = list(range(x.shape[0])), min(500, model.d_vocab)
+    while todo:
+        ids = lens.top_ids(model, x[todo], k, normed=normed, chunk_size=chunk_size)
+        new = sorted(set(torch.unique(ids).tolist()) - decoded.keys())
+        decoded.update(zip(new, model.tokenizer.batch_decode([[i] for i in new],
+                                                             skip_special_tokens=True)))
+        short = []
+        for row, id_row in zip(todo, ids.tolist()):
+            kept[row] = filter_tokens((decoded[i] for i in id_row), words, limit=50)
+            if len(kept[row]) < 50:
+                short.append(row)
+        if k >= model.d_vocab:
+            break
+        todo, k = short, min(k * 8, model.d_vocab)
+    return kept
 
 
 if __name__ == "__main__":
