@@ -3,11 +3,16 @@
 Phases (exclusive time: a phase nested in another, e.g. a model's load inside its first job, is
 counted once, in its own row): dequantisation of each GGUF model (only when it is not cached),
 model load, self-check, each dataset's per-prompt jobs per model, pooling, the cross-model
-summaries and the report. Installing the package is not included.
+summaries and the report. Installing the package is not included. With the demo's default
+executor (``processes``: each model in a worker process of its own) everything a worker does,
+dequantisation, load, self-check and per-prompt jobs of both models at once, is one row; the
+units' own timings (``meta.timings``) say where a worker's time went. ``--executor local`` runs
+everything in this process and times each phase apart.
 
     python benchmarks/demo.py                        # models as cached in ~/.cache/interp
     python benchmarks/demo.py --fresh-cache          # dequantise too, into a temporary cache
-    python benchmarks/demo.py --profile demo.prof    # and a cProfile of the whole run
+    python benchmarks/demo.py --profile demo.prof    # and a cProfile of the whole run (this process)
+    python benchmarks/demo.py --executor local       # one process: every phase timed apart
 
 Results go to a new temporary directory (so every unit is computed) unless ``--results`` names
 one; ``--report`` is where the HTML goes (default: inside the results directory).
@@ -71,13 +76,15 @@ def _job_phase(ctx: Any, job: Any, store: Any) -> str:
 def instrument(timer: PhaseTimer) -> None:
     """Wrap the demo's phases (dequantisation, load, self-check, jobs, report) with ``timer``."""
     import interp.report
-    from interp import models, pipeline
+    from interp import models, pipeline, sweep
 
     timer.wrap(models, "_materialise_alias", lambda alias: f"{alias.name}: dequantisation (if not cached)")
     timer.wrap(models, "load_model", lambda spec, *a, **k: f"{k.get('name') or spec}: load")
     timer.wrap(pipeline.Context, "self_check", lambda ctx, model: f"{model.name}: self-check")
     timer.wrap(pipeline, "run_job", _job_phase)
     timer.wrap(interp.report, "build_report", lambda *a, **k: "report")
+    timer.wrap(sweep, "_run_processes", lambda *a, **k: "model workers in parallel (dequantisation, "
+               "load, self-check, per-prompt jobs)")
 
 
 def main() -> None:
@@ -89,6 +96,8 @@ def main() -> None:
                     help="dequantise the models into a temporary INTERP_CACHE (a new user's first run)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--profile", type=Path, default=None, help="write a cProfile of the run here")
+    ap.add_argument("--executor", choices=("processes", "local"), default="processes",
+                    help="the sweep's executor (default: the demo's, processes)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -106,13 +115,13 @@ def main() -> None:
     t0 = time.perf_counter()
     if prof:
         prof.enable()
-    _, rep = run_demo(output=report, results=results)
+    _, rep = run_demo(output=report, results=results, executor=a.executor)
     if prof:
         prof.disable()
         prof.dump_stats(a.profile)
     wall = time.perf_counter() - t0
-    print(f"\ninterp demo, timed by {Path(__file__).name} (torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, load average at the end "
+    print(f"\ninterp demo, timed by {Path(__file__).name} (executor {a.executor}, torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads, load average at the end "
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}):")
     for name, s in timer.seconds.items():
         print(f"  {name:<55} {s:8.1f} s")

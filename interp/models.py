@@ -490,10 +490,11 @@ def _dequantise(alias: AliasSpec, target: Path) -> Path:
             ) from e
         t0 = time.perf_counter()
         log.info("dequantising %s (once; cached in %s)", gguf.name, target)
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        hf = AutoModelForCausalLM.from_pretrained(
-            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-        )
+        with _gguf_parsed_once():
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            hf = AutoModelForCausalLM.from_pretrained(
+                str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+            )
         cfg = hf.config
         if hasattr(cfg, "quantization_config"):
             del cfg.quantization_config  # the cached weights are plain float32
@@ -512,6 +513,30 @@ def _dequantise(alias: AliasSpec, target: Path) -> Path:
             shutil.rmtree(target)
         os.replace(out, target)
     return target
+
+
+@contextmanager
+def _gguf_parsed_once() -> Iterator[None]:
+    """Within the block, one ``gguf.GGUFReader`` per file: transformers reads the GGUF file anew
+    for the tokenizer, the config and the weights, and each read parses every metadata field
+    (Gemma-3's 262,144 tokens, scores and types: about 10 s each on 2 cores). The reader only
+    maps the file read-only, so sharing it changes nothing that is read."""
+    import gguf
+
+    original = gguf.GGUFReader
+    readers: dict[tuple, Any] = {}
+
+    def reader(path: Any, *args: Any, **kwargs: Any) -> Any:
+        key = (os.fspath(path), args, tuple(sorted(kwargs.items())))
+        if key not in readers:
+            readers[key] = original(path, *args, **kwargs)
+        return readers[key]
+
+    gguf.GGUFReader = reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = original
 
 
 def _load_hf(source: str, dtype: torch.dtype, device: torch.device) -> tuple[Any, Any]:

@@ -378,3 +378,23 @@ def ray_job(cfg: SweepConfig, job: Any, root: str,
     ctx = Context(cfg, provenance=Provenance(cfg, keep_stale=keep_stale))
     done, failed, elsewhere = locked_job(ctx, job, ResultStore(root))
     return [str(k) for k in done], failed, elsewhere
+
+
+def model_worker(cfg: SweepConfig, jobs: list[Any], root: str, keep_stale: bool,
+                 queue: Any = None) -> dict[str, Any]:
+    """One model's per-prompt jobs in a worker process (``executor="processes"``): in order,
+    with one :class:`Context` (the model is loaded and self-checked once); each finished job's
+    unit count goes to ``queue`` (the parent's progress bar). Returns what the parent's report
+    needs: computed, failed, computed elsewhere, self-checks, skipped."""
+    ctx = Context(cfg, provenance=Provenance(cfg, keep_stale=keep_stale))
+    store = ResultStore(root)
+    out: dict[str, Any] = {"computed": [], "failed": [], "elsewhere": []}
+    for job in jobs:
+        done, failed, elsewhere = locked_job(ctx, job, store)
+        out["computed"] += [str(k) for k in done]
+        out["failed"] += failed
+        out["elsewhere"] += elsewhere
+        if queue is not None:
+            queue.put((job.name, len(done) + len(failed) + len(elsewhere)))
+    out["checks"], out["skipped"] = ctx.checks, ctx.skipped
+    return out

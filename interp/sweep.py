@@ -76,14 +76,14 @@ class SweepReport:
     #: (unit, what changed) of the stale units kept on purpose (``keep_stale``)
     kept_stale: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
-    #: model label -> its self-check (:class:`interp.selfcheck.SelfCheck`), local executor
+    #: model label -> its self-check (:class:`interp.selfcheck.SelfCheck`), local and processes executors
     self_checks: dict[str, Any] = field(default_factory=dict)
     #: units another sweep on the same store computed while this one waited for their job
     elsewhere: list[str] = field(default_factory=list)
     #: leftovers of killed runs removed from the store before the sweep (temporary files, orphan arrays)
     cleaned: list[str] = field(default_factory=list)
     #: (unit, reason): units stored as skipped, their analysis not being defined for the model
-    #: (e.g. Fig. 2 for an encoder-decoder); also in ``computed``; local executor
+    #: (e.g. Fig. 2 for an encoder-decoder); also in ``computed``; local and processes executors
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -257,6 +257,89 @@ def _run_ray(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore, report: 
                sum(u in to_run for j in pooled for u in j.units), provenance)
 
 
+def _worker_init(threads: int) -> None:
+    """A worker process of the ``processes`` executor: its share of the CPU threads, and no
+    progress bars of its own (the parent shows one for all)."""
+    import os
+
+    import torch
+
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.set_num_threads(threads)
+
+
+def _run_processes(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
+                   report: SweepReport, progress: bool, to_run: set[UnitKey],
+                   provenance: Provenance, workers: int | None) -> None:
+    """Each model's per-prompt jobs in a worker process of its own (up to ``workers`` at once,
+    default: one per model, at most one per CPU core), the CPU threads shared among them; then
+    the pooled units and cross-model summaries here. The results equal the local executor's:
+    each job computes the same units from the same inputs (a test compares every payload)."""
+    import multiprocessing as mp
+    import os
+    import queue as queue_mod
+    from concurrent.futures import ProcessPoolExecutor, wait
+
+    import torch
+
+    from interp.pipeline import model_worker
+
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    by_model: dict[str, list[Job]] = {}
+    for j in jobs:
+        if not j.pooled and j.model != _sweep_label():
+            by_model.setdefault(j.model, []).append(j)
+    rest = [j for j in jobs if j.pooled or j.model == _sweep_label()]
+    n = min(workers or (os.cpu_count() or 1), len(by_model))
+    if n <= 1:
+        _run_local(cfg, jobs, store, report, progress, sum(u in to_run for j in jobs for u in j.units),
+                   provenance)
+        return
+    threads = max(1, torch.get_num_threads() // n)
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no torch thread pool or locks inherited
+    n_units = sum(u in to_run for js in by_model.values() for j in js for u in j.units)
+    bar = tqdm(total=n_units, desc=f"sweep ({n} processes)", unit="unit", disable=not progress)
+    with ctx.Manager() as manager, ProcessPoolExecutor(
+            n, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
+        q = manager.Queue()
+        futures = {pool.submit(model_worker, cfg, js, str(store.root), provenance.keep_stale, q): m
+                   for m, js in by_model.items()}
+        pending_ = set(futures)
+        while pending_:
+            finished, pending_ = wait(pending_, timeout=0.5)
+            while True:
+                try:
+                    name, k = q.get_nowait()
+                except queue_mod.Empty:
+                    break
+                bar.set_postfix_str(name)
+                bar.update(k)
+            for f in finished:
+                try:
+                    out = f.result()
+                except Exception as e:  # the worker died (e.g. out of memory): its units failed
+                    m = futures[f]
+                    report.failed += [(str(u), f"worker process for {m} failed: {type(e).__name__}: {e}")
+                                      for j in by_model[m] for u in j.units if u in to_run]
+                    continue
+                report.computed += out["computed"]
+                report.failed += out["failed"]
+                report.elsewhere += out["elsewhere"]
+                report.self_checks.update(out["checks"])
+                report.skipped += out["skipped"]
+    bar.close()
+    _run_local(cfg, rest, store, report, progress, sum(u in to_run for j in rest for u in j.units),
+               provenance)
+
+
+def _sweep_label() -> str:
+    from interp.analysis import SWEEP
+
+    return SWEEP
+
+
 def _sync_stale_marks(store: ResultStore, states: dict[UnitKey, UnitState]) -> None:
     """Mark every stale stored unit with why (``meta["stale"]``, shown by the report), before
     anything is recomputed (a unit whose recomputation fails stays marked), and unmark fresh ones
@@ -272,7 +355,7 @@ def _sync_stale_marks(store: ResultStore, states: dict[UnitKey, UnitState]) -> N
 
 def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None,
         progress: bool = True, only: Callable[[Job], bool] | None = None,
-        keep_stale: bool = False) -> SweepReport:
+        keep_stale: bool = False, workers: int | None = None) -> SweepReport:
     """Run every job with a unit to compute; return what was computed, stored, stale and failed.
 
     A stored unit is reused only when its provenance equals today's (:mod:`interp.provenance`);
@@ -280,8 +363,14 @@ def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None
     in the report).
 
     Args:
-        executor: ``"local"`` (default, no Ray import) or ``"ray"`` (one task per job, one GPU
-            per task when the cluster has GPUs; results go to the same store).
+        executor: ``"local"`` (default: this process, jobs in order, no Ray import),
+            ``"processes"`` (each model's jobs in a worker process of its own, the CPU threads
+            shared among them: faster on a multi-core CPU, where a small model's forward uses
+            the cores only in part; the pooled units and summaries then run here) or ``"ray"``
+            (one task per job, one GPU per task when the cluster has GPUs). Results go to the
+            same store and are the same.
+        workers: the ``processes`` executor's worker count (default: one per model, at most
+            one per CPU core).
         address: the Ray cluster address (default: start a local Ray instance).
         only: a filter on jobs (e.g. ``lambda j: j.model == "x"``).
         keep_stale: keep stale units instead of recomputing them.
@@ -305,9 +394,11 @@ def run(cfg: SweepConfig, *, executor: str = "local", address: str | None = None
     if executor == "local":
         _run_local(cfg, todo, store, report, progress,
                    sum(u in to_run for j in todo for u in j.units), prov)
+    elif executor == "processes":
+        _run_processes(cfg, todo, store, report, progress, to_run, prov, workers)
     elif executor == "ray":
         _run_ray(cfg, todo, store, report, progress, address, to_run, prov)
     else:
-        raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
+        raise ValueError(f"unknown executor {executor!r}; use 'local', 'processes' or 'ray'")
     report.seconds = time.perf_counter() - t0
     return report

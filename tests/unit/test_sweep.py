@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 import os
 import signal
@@ -89,6 +91,25 @@ def test_plan_and_rerun_computes_nothing(tmp_path, demo_data):
         assert ext[(model, "all")]["queries"]["clusters"] == sum((d["queries"]["clusters"] for d in per_prompt), [])
     again = run(cfg, progress=False)
     assert again.computed == [] and len(again.stored) == 78
+    # the processes executor (each model in a worker process with its share of the threads)
+    # stores the same 78 units with the same payloads (to float tolerance: a different thread
+    # count may change the last bits of a reduction) and reports the workers' self-checks
+    par = load_config(write_config(tmp_path, "b", demo_data))
+    rep = run(par, executor="processes", progress=False, workers=2)
+    assert rep.failed == [] and len(rep.computed) == 78, rep.summary()
+    assert set(rep.self_checks) == {"tiny-base", "tiny-ift"}
+    assert _close(payloads(par.output), payloads(cfg.output))
+
+
+def _close(a, b) -> bool:
+    """Equal payloads, floats to float32 noise (relative 1e-5, absolute 1e-6), the rest exactly."""
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6) or (a != a and b != b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def test_kill_midway_then_resume_equals_uninterrupted(tmp_path, demo_data):
