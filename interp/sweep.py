@@ -261,10 +261,20 @@ def _worker_init(threads: int) -> None:
     """A worker process of the ``processes`` executor: its share of the CPU threads, and no
     progress bars of its own (the parent shows one for all)."""
     import os
+    import sys
 
     import torch
+    import tqdm.auto
 
-    os.environ["TQDM_DISABLE"] = "1"
+    class Silent(tqdm.auto.tqdm):  # interp's bars pass ``disable`` themselves: force it
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    tqdm.auto.tqdm = Silent
+    for name, module in list(sys.modules.items()):  # modules imported before this ran
+        if name.startswith("interp") and getattr(module, "tqdm", None) is not None:
+            module.tqdm = Silent
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     torch.set_num_threads(threads)
 
