@@ -283,8 +283,9 @@ def _run_processes(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
                    report: SweepReport, progress: bool, to_run: set[UnitKey],
                    provenance: Provenance, workers: int | None) -> None:
     """Each model's per-prompt jobs in a worker process of its own (up to ``workers`` at once,
-    default: one per model, at most one per CPU core), the CPU threads shared among them; then
-    the pooled units and cross-model summaries here. The results equal the local executor's:
+    default: one per model, at most one per CPU core), the CPU threads shared among the workers
+    still running (re-divided before each job); then the pooled units and cross-model summaries
+    here. The results equal the local executor's:
     each job computes the same units from the same inputs (a test compares every payload)."""
     import multiprocessing as mp
     import os
@@ -307,14 +308,18 @@ def _run_processes(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
         _run_local(cfg, jobs, store, report, progress, sum(u in to_run for j in jobs for u in j.units),
                    provenance)
         return
-    threads = max(1, torch.get_num_threads() // n)
+    total = torch.get_num_threads()
+    threads = max(1, total // n)
     ctx = mp.get_context("spawn")  # a fresh interpreter: no torch thread pool or locks inherited
     n_units = sum(u in to_run for js in by_model.values() for j in js for u in j.units)
     bar = tqdm(total=n_units, desc=f"sweep ({n} processes)", unit="unit", disable=not progress)
     with ctx.Manager() as manager, ProcessPoolExecutor(
             n, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
         q = manager.Queue()
-        futures = {pool.submit(model_worker, cfg, js, str(store.root), provenance.keep_stale, q): m
+        # workers still to finish: a worker that outlives the others takes their threads
+        share = (manager.Value("i", len(by_model)), manager.Lock(), total)
+        futures = {pool.submit(model_worker, cfg, js, str(store.root), provenance.keep_stale, q,
+                               share): m
                    for m, js in by_model.items()}
         pending_ = set(futures)
         while pending_:

@@ -20,8 +20,11 @@ Decisions (each named in the result):
   unless ``include_embeddings=True`` (then they are layer ``-1``).
 * Special tokens (BOS, padding, chat markers) are not text: they are dropped from the top tokens
   like the pieces of a split character.
-* Fewer than ``top`` kept tokens: the candidate list is widened (x8 per round, up to the whole
-  vocabulary) until ``top`` tokens survive the filter. Only when the whole vocabulary has fewer
+* How the kept tokens are found (the result is the definition above, exactly): only the
+  tokens the filter can keep are ranked (:func:`keepable_vocabulary`, ``lens.top_ids(...,
+  allowed=...)``), and bitwise-equal rows are ranked once. Fewer than ``top`` distinct kept
+  tokens: the candidate list is widened (x8 per round, up to every keepable token) until ``top``
+  survive. Only when the whole vocabulary has fewer
   keepable tokens (tiny test models) is the rate taken over the tokens kept; those (query, layer)
   cases are counted in ``n_short``.
 * Averaging: the same (relation, pattern, subject) prompt is projected once (PARAREL repeats some
