@@ -117,8 +117,10 @@ def _top(model: Model, x: Float[Tensor, "... d_model"], k: int | None, *, normed
     lead = x.shape[:-1]
     flat = x.reshape(-1, x.shape[-1])
     linear = _pruned_linear(model, flat.shape[0], method, caller)
-    if method == "auto" and k is not None and k * 16 > model.d_vocab:
-        linear = None  # a large share of the vocabulary: the full matmul is as fast
+    if method == "auto" and k is not None and k * 256 > model.d_vocab:
+        # the exact pass's cost grows with k: on SmolLM2's 49k tokens the full matmul is faster
+        # for k = 500 (benchmarks/lens.py --top 500), the pruned path for k = 100
+        linear = None
     with torch.inference_mode():
         if linear is None or flat.shape[0] == 0:
             out = _argmax_full(model, flat, normed=normed, chunk_size=chunk_size, k=k,
@@ -595,7 +597,7 @@ def top_ids(
 
     ``method`` as :func:`argmax`'s: ``"pruned"`` bounds the k-th largest logit from a bfloat16
     pass and recomputes in float32 only the tokens that could reach it (a few hundred more than
-    ``k`` per row); ``"auto"`` uses it where :func:`argmax` would and ``k`` is at most 1/16 of the
+    ``k`` per row); ``"auto"`` uses it where :func:`argmax` would and ``k`` is at most 1/256 of the
     vocabulary. ``benchmarks/lens.py --top 500`` times both.
 
     ``allowed`` (a boolean mask over the vocabulary) keeps only those tokens: the result is the
