@@ -233,20 +233,7 @@ def _ordered_reference(logits: torch.Tensor, k: int) -> torch.Tensor:
 def test_top_ids_equal_the_full_matmul_with_ties(normed):
     """Exact ties at the top and at the k-th place, near ties, all-tied and non-finite rows: the
     pruned and full paths give the stable-sorted reference, whatever the chunking."""
-    from interp.testing import tiny_model
-
-    model = tiny_model("llama", chat=False, seed=3)  # its own copy: the weights are edited
-    w = model.bridge.unembed.original_component.weight
-    with torch.no_grad():
-        w[250] = w[40]
-        w[399] = w[40]
-        w[41] = w[7]
-        w[41, 0] = torch.nextafter(w[7, 0], torch.tensor(math.inf))
-        w[300] = w[7]
-    x = torch.stack([w[40].detach() * 3.0, w[7].detach() * 2.0, w[41].detach() * 5.0,
-                     torch.zeros(model.d_model), -w[250].detach(),
-                     torch.full((model.d_model,), math.nan)])
-    x = torch.cat([x, _tiny_vectors(model).reshape(-1, model.d_model)])
+    model, x = _tie_model()
     logits = lens.project(model, x, normed=normed)
     finite = torch.isfinite(logits).all(-1)
     for k in (1, 2, 3, 10, 40):
