@@ -93,6 +93,17 @@ def _cmd_check(a: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a clear usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="interp", description="Does instruction tuning make a "
                                  "language model more consistent, and why?")
@@ -106,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: one process, jobs in order (default); processes: each model's jobs "
                         "in a worker process of its own, the CPU threads shared (faster for small "
                         "models on a multi-core CPU); ray: one Ray task per job")
-    s.add_argument("--workers", type=int, default=None,
+    s.add_argument("--workers", type=_positive_int, default=None,
                    help="worker processes of --executor processes (default: one per model, at "
                         "most one per CPU core)")
     s.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")

@@ -46,6 +46,9 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "not a directory of results" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse: usage and one line
+        main(["sweep", str(tmp_path / "any.toml"), "--executor", "processes", "--workers", "0"])
+    assert e.value.code == 2 and "--workers: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_models_lists_aliases(capsys):
