@@ -59,10 +59,11 @@ def demo_config(results: Path, real_data: Path | None = None,
 
 
 def run_demo(output: Path = Path("report.html"), results: Path = Path("results/demo"),
-             real_data: str | Path | None = None, executor: str = "processes") -> tuple[Path, Any]:
+             real_data: str | Path | None = None, executor: str = "local") -> tuple[Path, Any]:
     """Run the demo sweep (resumable: a second run only builds the report) and write the report.
-    By default each of the two models runs in a worker process of its own (``executor``, see
-    :func:`interp.sweep.run`).
+    ``executor="processes"`` (what ``interp demo`` uses) runs each model in a worker process of
+    its own (:func:`interp.sweep.run`); from a script, that needs the usual
+    ``if __name__ == "__main__":`` guard of spawned processes.
 
     Returns ``(report path, the sweep's report)``: its ``failed`` lists units that could not be
     computed (e.g. a model that failed its self-check)."""
