@@ -558,6 +558,17 @@ def _logits(model: Model, v: Float[Tensor, "n d_model"]) -> Float[Tensor, "n d_v
     return unembed(model, _pad_rows(v))[:v.shape[0]]
 
 
+def _subset_logits(v: Float[Tensor, "g d_model"], w: Tensor, b: Tensor | None,
+                   ids: Int[Tensor, " c"]) -> tuple[Int[Tensor, " u"], Float[Tensor, "g u"]]:
+    """``(u, logits)``: the sorted distinct ``ids`` (with the first :data:`_MIN_COLS` token ids
+    added, so the matmul has its minimum width) and their float32 logits, bit for bit the full
+    matmul's (rows padded to :data:`_MIN_ROWS`)."""
+    extra = torch.arange(min(_MIN_COLS, w.shape[0]))
+    u = torch.unique(torch.cat([ids, extra]))  # sorted
+    logits = torch.nn.functional.linear(_pad_rows(v), w[u], None if b is None else b[u])
+    return u, logits[:v.shape[0]]
+
+
 def _exact_top(v: Float[Tensor, "g d_model"], w: Tensor, b: Tensor | None,
                ids: Int[Tensor, " c"], k: int | None,
                allowed: Bool[Tensor, " V"] | None = None) -> Int[Tensor, "g ..."]:
@@ -570,9 +581,7 @@ def _exact_top(v: Float[Tensor, "g d_model"], w: Tensor, b: Tensor | None,
     the full argmax (and :func:`top_ids`). The extra columns that only give the matmul its
     minimum width are masked when not ``allowed``.
     """
-    extra = torch.arange(min(_MIN_COLS, w.shape[0]))
-    u = torch.unique(torch.cat([ids, extra]))  # sorted
-    logits = torch.nn.functional.linear(_pad_rows(v), w[u], None if b is None else b[u])[:v.shape[0]]
+    u, logits = _subset_logits(v, w, b, ids)
     if allowed is not None:
         logits.masked_fill_(~allowed[u], -math.inf)
     if k is None:
@@ -666,17 +675,13 @@ def is_argmax(
     out[sample], decided[sample] = top == target[sample], True
     witnesses = torch.unique(top)
     w, b = lin.weight.detach(), None if lin.bias is None else lin.bias.detach()
-    extra = torch.arange(min(_MIN_COLS, w.shape[0]))
     with torch.inference_mode():
         for i in range(0, n, _WITNESS_ROWS):
             v = flat[i:i + _WITNESS_ROWS]
             if normed:
                 v = final_norm(model, v)
-            v = v.to(torch.float32)
             t = target[i:i + _WITNESS_ROWS]
-            u = torch.unique(torch.cat([witnesses, t, extra]))  # sorted
-            lg = torch.nn.functional.linear(_pad_rows(v), w[u], None if b is None else b[u])
-            lg = lg[:v.shape[0]]
+            u, lg = _subset_logits(v.to(torch.float32), w, b, torch.cat([witnesses, t]))
             f_t = lg.gather(1, torch.searchsorted(u, t)[:, None])
             beaten = ((lg > f_t) | ((lg == f_t) & (u[None, :] < t[:, None]))).any(1)
             decided[i:i + _WITNESS_ROWS] |= beaten

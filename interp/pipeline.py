@@ -393,19 +393,21 @@ def model_worker(cfg: SweepConfig, jobs: list[Any], root: str, keep_stale: bool,
     ctx = Context(cfg, provenance=Provenance(cfg, keep_stale=keep_stale))
     store = ResultStore(root)
     out: dict[str, Any] = {"computed": [], "failed": [], "elsewhere": []}
-    for job in jobs:
+    try:
+        for job in jobs:
+            if share is not None:
+                active, _, total = share
+                torch.set_num_threads(max(1, total // max(1, active.value)))
+            done, failed, elsewhere = locked_job(ctx, job, store)
+            out["computed"] += [str(k) for k in done]
+            out["failed"] += failed
+            out["elsewhere"] += elsewhere
+            if queue is not None:
+                queue.put((job.name, len(done) + len(failed) + len(elsewhere)))
+    finally:  # a worker that fails still hands its threads to the others
         if share is not None:
-            active, _, total = share
-            torch.set_num_threads(max(1, total // max(1, active.value)))
-        done, failed, elsewhere = locked_job(ctx, job, store)
-        out["computed"] += [str(k) for k in done]
-        out["failed"] += failed
-        out["elsewhere"] += elsewhere
-        if queue is not None:
-            queue.put((job.name, len(done) + len(failed) + len(elsewhere)))
-    if share is not None:
-        active, lock, _ = share
-        with lock:
-            active.value -= 1
+            active, lock, _ = share
+            with lock:
+                active.value -= 1
     out["checks"], out["skipped"] = ctx.checks, ctx.skipped
     return out

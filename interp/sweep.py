@@ -300,9 +300,9 @@ def _run_processes(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
         raise ValueError(f"workers must be >= 1, got {workers}")
     by_model: dict[str, list[Job]] = {}
     for j in jobs:
-        if not j.pooled and j.model != _sweep_label():
+        if not j.pooled:  # the cross-model summaries are pooled jobs too
             by_model.setdefault(j.model, []).append(j)
-    rest = [j for j in jobs if j.pooled or j.model == _sweep_label()]
+    rest = [j for j in jobs if j.pooled]
     n = min(workers or (os.cpu_count() or 1), len(by_model))
     if n <= 1:
         _run_local(cfg, jobs, store, report, progress, sum(u in to_run for j in jobs for u in j.units),
@@ -347,12 +347,6 @@ def _run_processes(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
     bar.close()
     _run_local(cfg, rest, store, report, progress, sum(u in to_run for j in rest for u in j.units),
                provenance)
-
-
-def _sweep_label() -> str:
-    from interp.analysis import SWEEP
-
-    return SWEEP
 
 
 def _sync_stale_marks(store: ResultStore, states: dict[UnitKey, UnitState]) -> None:
