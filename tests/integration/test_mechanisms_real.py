@@ -17,7 +17,6 @@ from interp.models import ModelLoadError
 from interp.queries import pararel_queries
 
 pytestmark = pytest.mark.integration
-torch.set_num_threads(1)
 
 SUBJECT_RELATIONS = ["P36"]  # subjects are countries: the demo snippets cover them
 MAX_FACTS = 4

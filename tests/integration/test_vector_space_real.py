@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from interp.analyses import paraphrase_gap as pg
 from interp.analyses import relations as rl
@@ -26,7 +25,6 @@ def _finite_interval(iv) -> bool:
 
 
 def test_mrpc_table1_both_representations(offline_model, shared_data):
-    torch.set_num_threads(1)
     inputs = pg.mrpc_inputs(mrpc.load(shared_data / "mrpc", "dev")[:50])
     acts = capture(offline_model, inputs.prompts(offline_model, 0), keep=("resid",), logits=False,
                    progress=False)

@@ -21,7 +21,6 @@ from interp.data.attributes import keep_token, normalize_token, stopwords
 from interp.queries import ParaRelQuery
 from interp.testing import tiny_model, tiny_tokenizer
 
-torch.set_num_threads(1)
 
 
 def test_attribute_rate_known_answer() -> None:

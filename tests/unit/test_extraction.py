@@ -28,7 +28,6 @@ from interp.data import demo_path, pararel
 from interp.queries import pararel_queries
 from interp.testing import tiny_model
 
-torch.set_num_threads(1)
 
 
 def test_events_from_ids_known_answer() -> None:
