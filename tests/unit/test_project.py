@@ -53,3 +53,21 @@ def test_package_data_ships_the_report_templates():
     assert files and all(any(fnmatch(f, pat) for pat in patterns) for f in files), (files, patterns)
     assert any(d.lower().startswith("jinja2") for d in project["project"]["dependencies"])
     assert "jinja2==" in (ROOT / "requirements" / "lock.txt").read_text().lower()
+
+
+def test_every_extra_is_pinned_in_the_lock():
+    """What `scripts/install.sh EXTRA` installs is pinned: each requirement of each extra (pytest-xdist,
+    which `-n auto` in the pytest options needs, among them) has its exact version in the lock."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    lock = {line.split("==")[0].lower()
+            for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines()
+            if line and not line.startswith("#")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for extra, reqs in project["project"]["optional-dependencies"].items():
+        for req in map(Requirement, reqs):
+            if req.name != project["project"]["name"]:
+                assert req.name.lower() in lock, f"extra {extra!r}: {req.name} is not in the lock"
+    assert "-n auto" in project["tool"]["pytest"]["ini_options"]["addopts"]
