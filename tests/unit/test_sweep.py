@@ -6,6 +6,7 @@ import math
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,20 +66,28 @@ def payloads(root: Path) -> dict[str, dict]:
     return {str(k): store.load(k).payload for k in store.keys()}
 
 
-def test_plan_and_rerun_computes_nothing(tmp_path, demo_data):
-    cfg = load_config(write_config(tmp_path, "a", demo_data))
-    jobs = plan(cfg)
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, demo_data):
+    """One uninterrupted sweep of CONFIG (78 units) and its report, for the tests that compare
+    with it (each of them a full sweep less)."""
+    cfg = load_config(write_config(tmp_path_factory.mktemp("reference"), "ref", demo_data))
+    return cfg, run(cfg, progress=False)
+
+
+def test_plan_and_rerun_computes_nothing(tmp_path, demo_data, reference):
+    fresh = load_config(write_config(tmp_path, "a", demo_data))
+    jobs = plan(fresh)
     # per model: pararel 3 prompts + pooled, mrpc 3 + pooled, mmlu 3 + pooled; then one job of the
     # 6 cross-model summaries (base vs IFT, Fig. 5/8 classes, Fig. 3's band, sanity flags, example facts,
     # knockout comparison)
     assert len(jobs) == 2 * (4 + 4 + 4) + 1
-    store = ResultStore(cfg.output)
-    text = format_plan(jobs, store, cfg)
+    text = format_plan(jobs, ResultStore(fresh.output), fresh)
     assert text.startswith("plan: 25 jobs, 78 units (0 stored, 78 to run)")
-    rep = run(cfg, progress=False)
+    cfg, rep = reference
     assert rep.failed == [], rep.summary()
     assert len(rep.computed) == 78
-    assert pending(jobs, store) == []
+    store = ResultStore(cfg.output)
+    assert pending(plan(cfg), store) == []
     # extraction units keep per-query events; the pooled unit resamples the same PARAREL items
     ext = {(k.model, k.prompt): store.load(k).payload for k in store.keys() if k.analysis == "extraction"}
     assert len(ext) == 2 * 4
@@ -112,12 +121,11 @@ def _close(a, b) -> bool:
     return a == b
 
 
-def test_kill_midway_then_resume_equals_uninterrupted(tmp_path, demo_data):
+def test_kill_midway_then_resume_equals_uninterrupted(tmp_path, demo_data, reference):
     """Kill a sweep (SIGKILL) after its first units are stored; the rerun recomputes only the
     missing units and ends with exactly the results of an uninterrupted run."""
-    ref_cfg = write_config(tmp_path, "ref", demo_data)
-    assert run(load_config(ref_cfg), progress=False).failed == []
-
+    ref_cfg, ref_rep = reference
+    assert ref_rep.failed == []
     cfg_path = write_config(tmp_path, "killed", demo_data)
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "interp.cli", "sweep", str(cfg_path)],
@@ -137,12 +145,12 @@ def test_kill_midway_then_resume_equals_uninterrupted(tmp_path, demo_data):
     assert set(rep.computed).isdisjoint(before)  # nothing already stored was recomputed
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items() if str(p).endswith(".json")
                and p.exists())
-    assert payloads(out) == payloads(tmp_path / "ref")
+    assert payloads(out) == payloads(ref_cfg.output)
 
 
-def test_corrupt_unit_is_recomputed(tmp_path, demo_data):
+def test_corrupt_unit_is_recomputed(tmp_path, demo_data, reference):
     cfg = load_config(write_config(tmp_path, "c", demo_data))
-    run(cfg, progress=False)
+    shutil.copytree(reference[0].output, cfg.output)  # a complete store of this config
     store = ResultStore(cfg.output)
     victim = next(k for k in store.keys() if k.dataset == "mrpc" and k.prompt == 0)
     path = store.path(victim)
