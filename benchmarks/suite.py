@@ -8,7 +8,8 @@ pytest`` with the project's options (``-n auto --dist worksteal``).
     python benchmarks/suite.py --keep           # keep the temporary clone, venv and home
 
 The clone sits in a temporary directory with a link to this checkout's ``../shared`` beside it,
-as the tests expect; pip's download cache is the user's (downloads are not what is timed).
+as the tests expect. pip's download cache is the user's: downloads are not what is timed (a new
+machine also downloads torch and the rest).
 """
 
 from __future__ import annotations
@@ -48,10 +49,19 @@ def main() -> int:
         shared = ROOT.parent / "shared"
         if shared.is_dir():
             (tmp / "shared").symlink_to(shared)
+        else:
+            print(f"warning: {shared} is missing: the tests that need it skip, so this timing is "
+                  "not the suite's", file=sys.stderr)
+        pip_cache = subprocess.run([sys.executable, "-m", "pip", "cache", "dir"], text=True,
+                                   capture_output=True).stdout.strip()
+        # the machine's environment, less what a user's session or this project would add
         env = {k: v for k, v in os.environ.items()
-               if k not in ("VIRTUAL_ENV", "INTERP_CACHE", "PYTHONPATH")}
+               if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "XDG_CACHE_HOME")
+               and not k.startswith(("PYTEST_", "HF_"))
+               and not (k.startswith("INTERP_") and k != "INTERP_SHARED_DATA")}
         env["HOME"] = str(home)
-        env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
+        if pip_cache:  # downloads are not what is timed: the user's pip cache
+            env["PIP_CACHE_DIR"] = pip_cache
         venv = clone / ".venv"
         env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(venv)

@@ -11,6 +11,7 @@ numbers, so that their newest releases are what is tested.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,10 @@ def main() -> int:
         frozen = _run([py, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True).stdout
         tests = _run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args],
                      cwd=ROOT, capture_output=True)
+        if tests.returncode == 0:  # the thorough tier's Ray check: Ray is in the lock too
+            tests = _run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "tests/integration/test_ray.py"], cwd=ROOT, capture_output=True,
+                         env={**os.environ, "INTERP_HYPOTHESIS_PROFILE": "thorough"})
     old, new = _versions(LOCK.read_text().splitlines()), _versions(frozen.splitlines())
     print("\nChanged against requirements/lock.txt:")
     for name in sorted(set(old) | set(new)):

@@ -4,6 +4,7 @@ real data in ../shared/data (skipped with a reason when absent)."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-# Property-based oracle tests (tests/oracle): "quick" inside CI's budget, "thorough" by hand:
-#   INTERP_HYPOTHESIS_PROFILE=thorough python -m pytest tests/oracle
+# Property-based oracle tests (tests/oracle): "quick" inside CI's budget, "thorough" by hand
+# (with the larger checks of the other tiers too; Ray from `scripts/install.sh thorough`):
+#   INTERP_HYPOTHESIS_PROFILE=thorough python -m pytest
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 settings.register_profile("quick", max_examples=10, deadline=None, derandomize=True,
                           suppress_health_check=_SLOW_OK)
@@ -38,14 +40,32 @@ torch.set_num_threads(1)
 WORKER_MEMORY = 6 * 2**30
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: one worker per core this process may use, as many as the memory holds."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def _cgroup_limit(path: str) -> float:
+    """A cgroup v2 limit (``memory.max``: bytes; ``cpu.max``: quota / period), inf when unset."""
     try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        fields = Path("/sys/fs/cgroup", path).read_text().split()
+    except OSError:
+        return math.inf
+    if not fields or fields[0] == "max":
+        return math.inf
+    return int(fields[0]) / (int(fields[1]) if len(fields) > 1 else 1)
+
+
+@pytest.hookimpl(optionalhook=True)  # optional: the hook is pytest-xdist's (`-n0` / no xdist works)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core this process may use, as many as the memory holds
+    (cgroup limits included); ``PYTEST_XDIST_AUTO_NUM_WORKERS`` overrides, as in pytest-xdist."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_limit("cpu.max")
+    if quota < math.inf:
+        cores = min(cores, max(1, math.ceil(quota)))
+    try:
+        memory = min(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), _cgroup_limit("memory.max"))
     except (ValueError, OSError, AttributeError):
         memory = WORKER_MEMORY * cores
-    return max(1, min(cores, memory // WORKER_MEMORY))
+    return max(1, min(cores, int(memory // WORKER_MEMORY)))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-import torch
 
 from interp import capture, load_model
 from interp.analyses.attributes import attribute_rates, subject_attributes
@@ -39,10 +37,8 @@ def test_rates_per_layer_from_one_capture(real_model) -> None:
     attrs = subject_attributes(m.tokenizer, {q.subject for q in qs}, cache_dir=demo_path("wikipedia"))
     assert not attrs.missing, f"demo snippets missing for {attrs.missing}"
 
-    start = time.perf_counter()
     att = attribute_rates(m, acts["subject"], qs, attrs, n_boot=200)
     ext = extraction_rates(m, acts["last"], prompt_index=0)
-    elapsed = time.perf_counter() - start
 
     assert att.layers == tuple(range(m.n_layers)) and len(att.rate) == m.n_layers
     assert att.n_short == 0  # 500 candidates leave >= 50 tokens after filtering on real vocabularies
@@ -57,7 +53,6 @@ def test_rates_per_layer_from_one_capture(real_model) -> None:
     assert ext.normed is False
     assert ExtractionRates.from_dict(json.loads(json.dumps(ext.to_dict()))) == ext
     json.dumps(att.to_dict(), allow_nan=False)
-    assert elapsed < 45, f"projection of {len(qs)} queries took {elapsed:.1f}s"
 
 
 def test_batched_decoding_matches_attribute_sets(real_model) -> None:

@@ -10,7 +10,6 @@ the ``notebooks/`` directory as Jupyter would.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -42,14 +41,13 @@ def kernel_name(tmp_path_factory) -> str:
         os.environ["JUPYTER_PATH"] = old
 
 
-def execute(name: str, kernel: str, env: dict[str, str]) -> tuple[object, float]:
+def execute(name: str, kernel: str, env: dict[str, str]) -> object:
     import nbclient
 
     jupytext = pytest.importorskip("jupytext")
     nb = jupytext.read(NOTEBOOKS / f"{name}.py")
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
-    t0 = time.perf_counter()
     try:
         client = nbclient.NotebookClient(nb, kernel_name=kernel, timeout=300,
                                          resources={"metadata": {"path": str(NOTEBOOKS)}})
@@ -63,7 +61,7 @@ def execute(name: str, kernel: str, env: dict[str, str]) -> tuple[object, float]
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return nb, time.perf_counter() - t0
+    return nb
 
 
 def errors(nb) -> list[str]:
@@ -93,27 +91,25 @@ BASE_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLEL
 
 
 def test_quickstart_runs_on_a_tiny_model(kernel_name, tmp_path):
-    nb, seconds = execute(NAMES[0], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path),
+    nb = execute(NAMES[0], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path),
                                                   "INTERP_NB_MODEL": "tiny:llama-chat"})
     assert errors(nb) == []
     text = text_of(nb)
     assert "tiny:llama-chat" in text and "max |resid_post" in text
     assert has_plotly_output(nb)
-    assert seconds < 120, f"quickstart took {seconds:.0f} s"
 
 
 def test_reproduce_runs_the_scaled_down_config(kernel_name, tmp_path):
-    nb, seconds = execute(NAMES[1], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path)})
+    nb = execute(NAMES[1], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path)})
     assert errors(nb) == []
     text = text_of(nb)
     assert "llama-7b" in text and "plan:" in text  # the paper's config was planned
     assert "skipped:" in text or "units computed" in text
     assert "0 failed" in text and "wrote " in text
-    assert seconds < 60, f"the scaled-down reproduction took {seconds:.0f} s"
 
 
 def test_explore_runs_a_tiny_sweep_when_results_are_absent(kernel_name, tmp_path):
-    nb, _ = execute(NAMES[2], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path),
+    nb = execute(NAMES[2], kernel_name, {**BASE_ENV, "TMPDIR": str(tmp_path),
                                             "INTERP_NB_RESULTS": str(tmp_path / "absent")})
     assert errors(nb) == []
     text = text_of(nb)

@@ -22,7 +22,6 @@ from interp.queries import ParaRelQuery
 from interp.testing import tiny_model, tiny_tokenizer
 
 
-
 def test_attribute_rate_known_answer() -> None:
     tokens = [" Paris", " the", "Paris", "ab", " Seine", " of", " Louvre", " Rome", " Berlin"]
     # kept, in order: Paris, Seine, Louvre, Rome, Berlin ("the"/"of" stopwords, "ab" short,

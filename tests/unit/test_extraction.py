@@ -29,7 +29,6 @@ from interp.queries import pararel_queries
 from interp.testing import tiny_model
 
 
-
 def test_events_from_ids_known_answer() -> None:
     preds = torch.tensor([7, 3, 5])
     ev = events_from_ids(preds, {"mhsa": torch.tensor([[7, 1], [3, 3], [0, 0]]),

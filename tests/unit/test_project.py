@@ -56,18 +56,23 @@ def test_package_data_ships_the_report_templates():
 
 
 def test_every_extra_is_pinned_in_the_lock():
-    """What `scripts/install.sh EXTRA` installs is pinned: each requirement of each extra (pytest-xdist,
-    which `-n auto` in the pytest options needs, among them) has its exact version in the lock."""
+    """Each extra's direct requirements (pytest-xdist, which `-n auto` in the pytest options needs,
+    among them) have an exact version in the lock, inside the extra's range."""
     import tomllib
 
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
-    lock = {line.split("==")[0].lower()
-            for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines()
-            if line and not line.startswith("#")}
+    lock = {}
+    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[canonicalize_name(name)] = version
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     for extra, reqs in project["project"]["optional-dependencies"].items():
         for req in map(Requirement, reqs):
-            if req.name != project["project"]["name"]:
-                assert req.name.lower() in lock, f"extra {extra!r}: {req.name} is not in the lock"
+            name = canonicalize_name(req.name)
+            if name != project["project"]["name"]:
+                assert name in lock, f"extra {extra!r}: {req.name} is not in the lock"
+                assert req.specifier.contains(lock[name]), f"extra {extra!r}: {req} vs {lock[name]}"
     assert "-n auto" in project["tool"]["pytest"]["ini_options"]["addopts"]
