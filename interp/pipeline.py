@@ -381,12 +381,13 @@ def ray_job(cfg: SweepConfig, job: Any, root: str,
 
 
 def model_worker(cfg: SweepConfig, jobs: list[Any], root: str, keep_stale: bool,
-                 queue: Any = None, share: tuple[Any, Any, int] | None = None) -> dict[str, Any]:
+                 queue: Any = None, share: tuple[Any, Any, int, int] | None = None) -> dict[str, Any]:
     """One model's per-prompt jobs in a worker process (``executor="processes"``): in order,
     with one :class:`Context` (the model is loaded and self-checked once); each finished job's
-    unit count goes to ``queue`` (the parent's progress bar). ``share`` = (count of workers
-    still running, its lock, the CPU threads in all): before each job the worker takes its share
-    of the threads, so the last one running gets them all. Returns what the parent's report
+    unit count goes to ``queue`` (the parent's progress bar). ``share`` = (count of models not
+    finished, its lock, the CPU threads in all, worker processes): before each job the worker takes
+    its share of the threads among the workers that can still be busy (at most one per unfinished
+    model), so the last one running gets them all. Returns what the parent's report
     needs: computed, failed, computed elsewhere, self-checks, skipped."""
     import torch
 
@@ -396,8 +397,8 @@ def model_worker(cfg: SweepConfig, jobs: list[Any], root: str, keep_stale: bool,
     try:
         for job in jobs:
             if share is not None:
-                active, _, total = share
-                torch.set_num_threads(max(1, total // max(1, active.value)))
+                active, _, total, slots = share
+                torch.set_num_threads(max(1, total // max(1, min(slots, active.value))))
             done, failed, elsewhere = locked_job(ctx, job, store)
             out["computed"] += [str(k) for k in done]
             out["failed"] += failed
@@ -406,7 +407,7 @@ def model_worker(cfg: SweepConfig, jobs: list[Any], root: str, keep_stale: bool,
                 queue.put((job.name, len(done) + len(failed) + len(elsewhere)))
     finally:  # a worker that fails still hands its threads to the others
         if share is not None:
-            active, lock, _ = share
+            active, lock = share[:2]
             with lock:
                 active.value -= 1
     out["checks"], out["skipped"] = ctx.checks, ctx.skipped

@@ -316,8 +316,9 @@ def _run_processes(cfg: SweepConfig, jobs: Sequence[Job], store: ResultStore,
     with ctx.Manager() as manager, ProcessPoolExecutor(
             n, mp_context=ctx, initializer=_worker_init, initargs=(threads,)) as pool:
         q = manager.Queue()
-        # workers still to finish: a worker that outlives the others takes their threads
-        share = (manager.Value("i", len(by_model)), manager.Lock(), total)
+        # models still to finish (more than n while some wait for a worker): a worker that
+        # outlives the others takes their threads
+        share = (manager.Value("i", len(by_model)), manager.Lock(), total, n)
         futures = {pool.submit(model_worker, cfg, js, str(store.root), provenance.keep_stale, q,
                                share): m
                    for m, js in by_model.items()}

@@ -239,3 +239,33 @@ def test_lens_setting_is_validated(tmp_path: Path, demo_data: Path):
     p.write_text(text.replace("[sweep]\n", '[sweep]\nlens = "logit"\n', 1))
     with pytest.raises(ConfigError, match=r'\[sweep\] lens must be "raw".*got "logit"'):
         load_config(p)
+
+
+def test_a_worker_takes_its_share_of_the_threads_before_each_job(tmp_path, demo_data, monkeypatch):
+    """``executor="processes"``: the threads are divided among the workers that can still be busy,
+    at most one per unfinished model (3 models on 2 workers: halves, not thirds), and the worker
+    hands its place back when it ends."""
+    import threading
+
+    import torch
+
+    from interp import pipeline
+
+    cfg = load_config(write_config(tmp_path, "t", demo_data))
+    active = type("Count", (), {"value": 3})()  # models not finished, as the manager's Value
+    left = iter([2, 1])  # another model finishes during each of the first two jobs
+    seen: list[int] = []
+
+    def job(ctx, j, store):
+        seen.append(torch.get_num_threads())
+        active.value = next(left, active.value)
+        return [], [], []
+
+    monkeypatch.setattr(pipeline, "locked_job", job)
+    saved = torch.get_num_threads()
+    try:
+        pipeline.model_worker(cfg, ["a", "b", "c"], str(tmp_path / "store"), False,
+                              share=(active, threading.Lock(), 4, 2))
+    finally:
+        torch.set_num_threads(saved)
+    assert seen == [2, 2, 4] and active.value == 0
