@@ -16,6 +16,18 @@ def _readme_commands() -> list[str]:
     return [l for l in block.splitlines() if l.strip() and not l.startswith("#")]
 
 
+def _lock() -> dict[str, str]:
+    """requirements/lock.txt as {canonical name: exact version}."""
+    from packaging.utils import canonicalize_name
+
+    lock = {}
+    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            lock[canonicalize_name(name)] = version
+    return lock
+
+
 def test_ci_runs_the_readme_test_command_in_a_fresh_venv():
     demo, test = _readme_commands()
     assert demo.startswith(VENV) and "interp demo" in demo
@@ -28,11 +40,7 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_venv():
 def test_lock_pins_the_stack_within_the_tested_ranges():
     from packaging.requirements import Requirement
 
-    lock = {}
-    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, version = line.split("==")
-            lock[name.lower()] = version
+    lock = _lock()
     pyproject = (ROOT / "pyproject.toml").read_text()
     for name in ("transformers", "transformer-lens", "torch"):
         assert name in lock, name
@@ -63,11 +71,7 @@ def test_every_extra_is_pinned_in_the_lock():
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    lock = {}
-    for line in (ROOT / "requirements" / "lock.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, version = line.split("==")
-            lock[canonicalize_name(name)] = version
+    lock = _lock()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     for extra, reqs in project["project"]["optional-dependencies"].items():
         for req in map(Requirement, reqs):
